@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Create .venv with the pinned dependencies and both command-line tools (nepse-predictor,
+# nepse-gitops) installed in editable mode. Safe to re-run: it only syncs what changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+UV_VERSION=0.13.8
+
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  echo "setup: $PYTHON is $("$PYTHON" --version 2>&1); Python 3.11 or newer is needed" >&2
+  exit 1
+fi
+if [[ ! -x .venv/bin/python ]]; then
+  echo "setup: creating .venv with $("$PYTHON" --version)"
+  "$PYTHON" -m venv .venv
+fi
+if [[ "$(.venv/bin/uv --version 2>/dev/null)" != "uv $UV_VERSION"* ]]; then
+  echo "setup: installing uv $UV_VERSION into .venv"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check "uv==$UV_VERSION"
+fi
+echo "setup: syncing Python dependencies from requirements/dev.txt"
+VIRTUAL_ENV=$PWD/.venv .venv/bin/uv pip sync --quiet requirements/dev.txt
+touch .venv/.installed
+echo "setup: ready (.venv/bin/nepse-predictor, .venv/bin/nepse-gitops)"

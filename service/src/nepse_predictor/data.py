@@ -1,0 +1,200 @@
+"""Loading daily OHLCV price history from CSV, with errors that say what to fix.
+
+Accepted files: columns Date, Open, High, Low, Close, Volume and an optional Symbol, in any
+order and any letter case; a leading unnamed index column (as pandas and spreadsheet exports
+write) is ignored. Without a Symbol column the whole file is one series.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import itertools
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+from nepse_predictor.errors import DataError
+from nepse_predictor.features import MIN_BARS
+
+REQUIRED_COLUMNS = ("date", "open", "high", "low", "close", "volume")
+PRICE_COLUMNS = ("open", "high", "low", "close")
+DEFAULT_SYMBOL = "NEPSE"
+# A training row needs a full feature window plus the next session for its label.
+MIN_ROWS_PER_SYMBOL = MIN_BARS + 1
+
+
+@dataclass(frozen=True)
+class Series:
+    """One symbol's bars in time order."""
+
+    symbol: str
+    dates: tuple[date, ...]
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+
+
+@dataclass(frozen=True)
+class PriceHistory:
+    path: Path
+    sha256: str
+    series: tuple[Series, ...]
+
+    @property
+    def rows(self) -> int:
+        return sum(len(s.dates) for s in self.series)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _column_index(path: Path, header: list[str]) -> dict[str, int]:
+    names = [cell.strip().lower() for cell in header]
+    if names and names[0] in ("", "unnamed: 0", "index"):
+        names[0] = ""
+    index: dict[str, int] = {}
+    for position, name in enumerate(names):
+        if not name:
+            continue
+        if name in index:
+            raise DataError(f"{path}: column {header[position].strip()!r} appears twice")
+        index[name] = position
+    missing = [c.capitalize() for c in REQUIRED_COLUMNS if c not in index]
+    if missing:
+        found = ", ".join(h.strip() for h in header if h.strip()) or "none"
+        raise DataError(f"{path}: missing column(s) {', '.join(missing)} (found: {found})")
+    return index
+
+
+def _parse_date(path: Path, line: int, text: str) -> date:
+    cleaned = text.strip().replace("/", "-")[:10]
+    try:
+        return date.fromisoformat(cleaned)
+    except ValueError:
+        raise DataError(
+            f"{path}: row {line}: column 'Date': {text.strip()!r} is not a date (YYYY-MM-DD)"
+        ) from None
+
+
+def _parse_number(path: Path, line: int, column: str, text: str) -> float:
+    cleaned = text.strip().replace(",", "")
+    try:
+        value = float(cleaned)
+    except ValueError:
+        raise DataError(
+            f"{path}: row {line}: column {column.capitalize()!r}: {text.strip()!r} is not a number"
+        ) from None
+    if not np.isfinite(value):
+        raise DataError(
+            f"{path}: row {line}: column {column.capitalize()!r}: {text.strip()!r} "
+            "is not a finite number"
+        )
+    return value
+
+
+def _check_bar(path: Path, line: int, bar: dict[str, float]) -> None:
+    for column in PRICE_COLUMNS:
+        if bar[column] <= 0:
+            raise DataError(
+                f"{path}: row {line}: column {column.capitalize()!r}: price must be positive, "
+                f"got {bar[column]:g}"
+            )
+    if bar["volume"] < 0:
+        raise DataError(
+            f"{path}: row {line}: column 'Volume': must not be negative, got {bar['volume']:g}"
+        )
+    if bar["high"] < max(bar["open"], bar["close"], bar["low"]):
+        raise DataError(
+            f"{path}: row {line}: column 'High': {bar['high']:g} is below the session's "
+            "open, close or low"
+        )
+    if bar["low"] > min(bar["open"], bar["close"]):
+        raise DataError(
+            f"{path}: row {line}: column 'Low': {bar['low']:g} is above the session's open or close"
+        )
+
+
+def load_ohlcv(path: str | Path, min_rows_per_symbol: int = MIN_ROWS_PER_SYMBOL) -> PriceHistory:
+    """Read and check a price-history CSV; raise DataError naming the row and column."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    rows: dict[str, list[tuple[int, date, dict[str, float]]]] = {}
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header is None:
+            raise DataError(f"{path}: the file is empty")
+        columns = _column_index(path, header)
+        symbol_at = columns.get("symbol")
+        for line, record in enumerate(reader, start=2):
+            if not any(cell.strip() for cell in record):
+                continue
+            if len(record) < len(header):
+                raise DataError(
+                    f"{path}: row {line}: has {len(record)} fields, the header has {len(header)}"
+                )
+            when = _parse_date(path, line, record[columns["date"]])
+            bar = {
+                name: _parse_number(path, line, name, record[columns[name]])
+                for name in REQUIRED_COLUMNS[1:]
+            }
+            _check_bar(path, line, bar)
+            symbol = record[symbol_at].strip().upper() if symbol_at is not None else ""
+            if symbol_at is not None and not symbol:
+                raise DataError(f"{path}: row {line}: column 'Symbol' is empty")
+            rows.setdefault(symbol or DEFAULT_SYMBOL, []).append((line, when, bar))
+
+    if not rows:
+        raise DataError(f"{path}: no data rows after the header")
+    series = tuple(
+        _to_series(path, symbol, bars, min_rows_per_symbol) for symbol, bars in rows.items()
+    )
+    return PriceHistory(path=path, sha256=file_sha256(path), series=series)
+
+
+def _to_series(
+    path: Path,
+    symbol: str,
+    bars: list[tuple[int, date, dict[str, float]]],
+    min_rows: int,
+) -> Series:
+    for (prev_line, prev_date, _), (line, when, _) in itertools.pairwise(bars):
+        if when == prev_date:
+            raise DataError(
+                f"{path}: row {line}: duplicate date {when} for symbol {symbol} "
+                f"(also on row {prev_line})"
+            )
+        if when < prev_date:
+            raise DataError(
+                f"{path}: row {line}: dates are not sorted for symbol {symbol}: "
+                f"{when} comes after {prev_date} (row {prev_line})"
+            )
+    if len(bars) < min_rows:
+        raise DataError(
+            f"{path}: symbol {symbol} has {len(bars)} rows; at least {min_rows} are needed "
+            f"for the {MIN_BARS}-session feature window and a next-day label"
+        )
+
+    def column(name: str) -> np.ndarray:
+        return np.array([bar[name] for _, _, bar in bars], dtype=np.float64)
+
+    return Series(
+        symbol=symbol,
+        dates=tuple(when for _, when, _ in bars),
+        open=column("open"),
+        high=column("high"),
+        low=column("low"),
+        close=column("close"),
+        volume=column("volume"),
+    )
