@@ -1,0 +1,605 @@
+"""`nepse-gitops gate`: compare the candidate track with the stable track and act on the result.
+
+Metrics come from the service's own ``/metrics`` endpoints (``--stable-url`` and
+``--candidate-url``, each may be repeated for several pods and is summed), or from a
+Prometheus HTTP API (``--prometheus URL`` or ``gate.prometheus.url``). Thresholds live in the
+``gate:`` section of ``environments/<env>/policy.yaml``.
+
+Checks (each one only when its threshold is set):
+
+- error ratio: 5xx answers / all answers on prediction routes, the candidate's alone
+  (``errorRatio.max``) and above the stable track's (``errorRatio.maxIncrease``)
+- p99 latency from the ``nepse_http_request_duration_seconds`` histogram, computed like
+  PromQL's histogram_quantile (``p99Seconds.max``, and ``p99Seconds.maxRatio`` against stable,
+  where both are counted as at least ``p99Seconds.ratioFloor``, default 50 ms)
+- shadow agreement: agree / (agree + disagree) in ``nepse_shadow_comparisons_total`` reported
+  by the candidate (``shadowAgreement.min``)
+
+Exit codes: 0 pass, 1 fail (the release in flight is rolled back with one commit unless
+``--no-rollback``), 2 error (metrics unreachable, bad configuration), 3 inconclusive (the
+candidate has served fewer than ``minRequests`` requests).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from .change import Delivery, Printer
+from .environments import Environment, EnvState, env_state, load_environment
+from .errors import GitopsError
+from .gitrepo import GitRepo
+from .rollback import flipped_since_promote
+
+EXIT_PASS, EXIT_FAIL, EXIT_ERROR, EXIT_INCONCLUSIVE = 0, 1, 2, 3
+
+REQUESTS = "nepse_http_requests_total"
+DURATION_BUCKET = "nepse_http_request_duration_seconds_bucket"
+SHADOW = "nepse_shadow_comparisons_total"
+MODEL_INFO = "nepse_model_info"
+DEFAULT_EXCLUDED_ROUTES = (
+    "/health",
+    "/ready",
+    "/metrics",
+    "/v2/health/live",
+    "/v2/health/ready",
+    "/v2/models/nepse-predictor",
+    "/v2/models/nepse-predictor/ready",
+)
+
+
+class GateConfigError(GitopsError):
+    exit_code = EXIT_ERROR
+
+
+class MetricsError(GitopsError):
+    exit_code = EXIT_ERROR
+
+
+# --------------------------------------------------------------------------------------------
+# Configuration
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class GateConfig:
+    min_requests: int = 100
+    error_statuses: str = r"5.."
+    excluded_routes: tuple[str, ...] = DEFAULT_EXCLUDED_ROUTES
+    max_error_ratio: float | None = None
+    max_error_ratio_increase: float | None = None
+    max_p99_seconds: float | None = None
+    max_p99_ratio: float | None = None
+    p99_ratio_floor: float = 0.05
+    min_shadow_agreement: float | None = None
+    prometheus_url: str | None = None
+    prometheus_selector: str = ""
+    prometheus_track_label: str = "track"
+    prometheus_window: str = "10m"
+
+
+def _number(section: dict, key: str, where: str, lo: float = 0.0, hi: float | None = None):
+    if key not in section or section[key] is None:
+        return None
+    value = section[key]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise GateConfigError(f"{where}.{key} must be a number, got {value!r}")
+    if value < lo or (hi is not None and value > hi):
+        bound = f"between {lo} and {hi}" if hi is not None else f"at least {lo}"
+        raise GateConfigError(f"{where}.{key} must be {bound}, got {value}")
+    return float(value)
+
+
+def load_gate_config(env: Environment) -> GateConfig:
+    where = env.rel(env.policy_path)
+    if not env.policy_path.is_file():
+        raise GateConfigError(
+            f"{where} is missing: the gate's thresholds for {env.name} live there"
+        )
+    gate = env.policy().get("gate")
+    if not isinstance(gate, dict):
+        raise GateConfigError(f"{where}: expected a `gate:` mapping with the thresholds")
+    known = {
+        "minRequests",
+        "errorStatuses",
+        "excludedRoutes",
+        "errorRatio",
+        "p99Seconds",
+        "shadowAgreement",
+        "prometheus",
+    }
+    unknown = sorted(set(gate) - known)
+    if unknown:
+        raise GateConfigError(
+            f"{where}: unknown key(s) gate.{', gate.'.join(unknown)} "
+            f"(known: {', '.join(sorted(known))})"
+        )
+    cfg = GateConfig()
+    min_requests = _number(gate, "minRequests", f"{where}: gate", lo=1)
+    if min_requests is not None:
+        cfg.min_requests = int(min_requests)
+    if "errorStatuses" in gate:
+        cfg.error_statuses = str(gate["errorStatuses"])
+        try:
+            re.compile(cfg.error_statuses)
+        except re.error as exc:
+            raise GateConfigError(f"{where}: gate.errorStatuses is not a regex: {exc}") from exc
+    if "excludedRoutes" in gate:
+        cfg.excluded_routes = tuple(str(r) for r in gate["excludedRoutes"] or [])
+    err = gate.get("errorRatio") or {}
+    cfg.max_error_ratio = _number(err, "max", f"{where}: gate.errorRatio", hi=1)
+    cfg.max_error_ratio_increase = _number(err, "maxIncrease", f"{where}: gate.errorRatio", hi=1)
+    p99 = gate.get("p99Seconds") or {}
+    cfg.max_p99_seconds = _number(p99, "max", f"{where}: gate.p99Seconds")
+    cfg.max_p99_ratio = _number(p99, "maxRatio", f"{where}: gate.p99Seconds")
+    floor = _number(p99, "ratioFloor", f"{where}: gate.p99Seconds")
+    if floor is not None:
+        cfg.p99_ratio_floor = floor
+    shadow = gate.get("shadowAgreement") or {}
+    cfg.min_shadow_agreement = _number(shadow, "min", f"{where}: gate.shadowAgreement", hi=1)
+    prom = gate.get("prometheus") or {}
+    cfg.prometheus_url = prom.get("url")
+    cfg.prometheus_selector = str(prom.get("selector") or "")
+    cfg.prometheus_track_label = str(prom.get("trackLabel") or "track")
+    cfg.prometheus_window = str(prom.get("window") or "10m")
+    return cfg
+
+
+# --------------------------------------------------------------------------------------------
+# Metrics of one track
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TrackMetrics:
+    track: str
+    requests: float = 0.0
+    errors: float = 0.0
+    buckets: dict[float, float] = field(default_factory=dict)  # le -> cumulative count
+    shadow_agree: float = 0.0
+    shadow_disagree: float = 0.0
+    model_versions: set[str] = field(default_factory=set)
+    p99_override: float | None = None
+
+    @property
+    def error_ratio(self) -> float | None:
+        return self.errors / self.requests if self.requests else None
+
+    @property
+    def p99(self) -> float | None:
+        if self.p99_override is not None:
+            return self.p99_override
+        return histogram_quantile(0.99, self.buckets)
+
+    @property
+    def shadow_agreement(self) -> float | None:
+        paired = self.shadow_agree + self.shadow_disagree
+        return self.shadow_agree / paired if paired else None
+
+
+def histogram_quantile(q: float, buckets: dict[float, float]) -> float | None:
+    """PromQL's histogram_quantile on cumulative buckets (linear within a bucket)."""
+    if not buckets:
+        return None
+    ordered = sorted(buckets.items())
+    total = ordered[-1][1]
+    if total <= 0 or not math.isinf(ordered[-1][0]):
+        return None
+    rank = q * total
+    prev_le, prev_count = 0.0, 0.0
+    for le, count in ordered:
+        if count >= rank:
+            if math.isinf(le):
+                return ordered[-2][0] if len(ordered) > 1 else None
+            if count == prev_count:
+                return le
+            return prev_le + (le - prev_le) * (rank - prev_count) / (count - prev_count)
+        prev_le, prev_count = le, count
+    return None
+
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def parse_exposition(text: str, source: str) -> Samples:
+    samples: Samples = {}
+    try:
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                key = (sample.name, tuple(sorted(sample.labels.items())))
+                samples[key] = samples.get(key, 0.0) + float(sample.value)
+    except ValueError as exc:
+        raise MetricsError(f"{source}: not Prometheus exposition format: {exc}") from exc
+    return samples
+
+
+def scrape(client: httpx.Client, url: str) -> Samples:
+    try:
+        response = client.get(url)
+    except httpx.HTTPError as exc:
+        raise MetricsError(f"cannot scrape {url}: {exc}") from exc
+    if response.status_code != 200:
+        raise MetricsError(f"cannot scrape {url}: HTTP {response.status_code}")
+    return parse_exposition(response.text, url)
+
+
+def metrics_from_samples(track: str, samples: Samples, cfg: GateConfig) -> TrackMetrics:
+    status_re = re.compile(cfg.error_statuses)
+    excluded = set(cfg.excluded_routes)
+    m = TrackMetrics(track)
+    buckets: dict[float, float] = defaultdict(float)
+    for (name, labels), value in samples.items():
+        lab = dict(labels)
+        if name == REQUESTS and lab.get("route") not in excluded:
+            m.requests += value
+            if status_re.fullmatch(lab.get("status", "")):
+                m.errors += value
+        elif name == DURATION_BUCKET and lab.get("route") not in excluded:
+            buckets[float(lab["le"])] += value
+        elif name == SHADOW:
+            if lab.get("result") == "agree":
+                m.shadow_agree += value
+            elif lab.get("result") == "disagree":
+                m.shadow_disagree += value
+        elif name == MODEL_INFO and value == 1 and lab.get("version"):
+            m.model_versions.add(lab["version"])
+    m.buckets = dict(buckets)
+    return m
+
+
+def _subtract(after: Samples, before: Samples) -> Samples:
+    result: Samples = {}
+    for key, value in after.items():
+        if key[0] == MODEL_INFO:
+            result[key] = value
+        else:
+            # A counter that went down means the process restarted: count from zero.
+            prior = before.get(key, 0.0)
+            result[key] = value - prior if value >= prior else value
+    return result
+
+
+class ScrapeSource:
+    """The service's /metrics endpoints, summed per track, optionally over a time window."""
+
+    def __init__(
+        self,
+        urls: dict[str, Sequence[str]],
+        window_seconds: float = 0.0,
+        timeout: float = 5.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.urls = urls
+        self.window = window_seconds
+        self.timeout = timeout
+        self.sleep = sleep
+
+    def _collect_all(self, client: httpx.Client) -> dict[str, Samples]:
+        result: dict[str, Samples] = {}
+        for role, urls in self.urls.items():
+            merged: Samples = {}
+            for url in urls:
+                for key, value in scrape(client, url).items():
+                    merged[key] = merged.get(key, 0.0) + value
+            result[role] = merged
+        return result
+
+    def collect(self, cfg: GateConfig, tracks: dict[str, str]) -> dict[str, TrackMetrics]:
+        with httpx.Client(timeout=self.timeout) as client:
+            first = self._collect_all(client)
+            if self.window > 0:
+                self.sleep(self.window)
+                second = self._collect_all(client)
+                samples = {role: _subtract(second[role], first[role]) for role in second}
+            else:
+                samples = first
+        return {role: metrics_from_samples(tracks[role], s, cfg) for role, s in samples.items()}
+
+
+class PrometheusSource:
+    """A Prometheus HTTP API; each track is selected by a label (``track`` by default)."""
+
+    def __init__(self, url: str, timeout: float = 10.0) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+
+    def _query(self, client: httpx.Client, promql: str) -> float | None:
+        try:
+            response = client.get(f"{self.url}/api/v1/query", params={"query": promql})
+        except httpx.HTTPError as exc:
+            raise MetricsError(f"cannot query Prometheus at {self.url}: {exc}") from exc
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise MetricsError(
+                f"Prometheus at {self.url} answered HTTP {response.status_code} without JSON"
+            ) from exc
+        if response.status_code != 200 or body.get("status") != "success":
+            raise MetricsError(
+                f"Prometheus rejected the query {promql!r}: {body.get('error', response.text)}"
+            )
+        result = body["data"]["result"]
+        if not result:
+            return None
+        value = float(result[0]["value"][1])
+        return None if math.isnan(value) else value
+
+    def collect(self, cfg: GateConfig, tracks: dict[str, str]) -> dict[str, TrackMetrics]:
+        out = {}
+        excluded = "|".join(re.escape(r) for r in cfg.excluded_routes)
+        with httpx.Client(timeout=self.timeout) as client:
+            for role, track in tracks.items():
+                matchers = [f'{cfg.prometheus_track_label}="{track}"']
+                if cfg.prometheus_selector:
+                    matchers.insert(0, cfg.prometheus_selector)
+                sel = ",".join(matchers)
+                routes = f'{sel},route!~"{excluded}"' if excluded else sel
+                w = cfg.prometheus_window
+                m = TrackMetrics(track)
+                m.requests = (
+                    self._query(client, f"sum(increase({REQUESTS}{{{routes}}}[{w}]))") or 0.0
+                )
+                m.errors = (
+                    self._query(
+                        client,
+                        f'sum(increase({REQUESTS}{{{routes},status=~"{cfg.error_statuses}"}}[{w}]))',
+                    )
+                    or 0.0
+                )
+                m.p99_override = self._query(
+                    client,
+                    "histogram_quantile(0.99, sum by (le) "
+                    f"(rate({DURATION_BUCKET}{{{routes}}}[{w}])))",
+                )
+                m.shadow_agree = (
+                    self._query(client, f'sum(increase({SHADOW}{{{sel},result="agree"}}[{w}]))')
+                    or 0.0
+                )
+                m.shadow_disagree = (
+                    self._query(client, f'sum(increase({SHADOW}{{{sel},result="disagree"}}[{w}]))')
+                    or 0.0
+                )
+                out[role] = m
+        return out
+
+
+# --------------------------------------------------------------------------------------------
+# Evaluation
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Check:
+    name: str
+    value: float | None
+    limit: float
+    passed: bool
+    detail: str
+
+
+@dataclass
+class GateResult:
+    env: str
+    stable: TrackMetrics
+    candidate: TrackMetrics
+    checks: list[Check]
+    inconclusive: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.inconclusive is None and all(c.passed for c in self.checks)
+
+    @property
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if not c.passed]
+
+
+def evaluate(env: str, cfg: GateConfig, stable: TrackMetrics, cand: TrackMetrics) -> GateResult:
+    result = GateResult(env, stable, cand, [])
+    if cand.requests < cfg.min_requests:
+        result.inconclusive = (
+            f"the candidate ({cand.track}) answered {cand.requests:.0f} requests on prediction "
+            f"routes; the gate needs at least {cfg.min_requests}"
+        )
+        return result
+    checks = result.checks
+    ratio = cand.error_ratio or 0.0
+    if cfg.max_error_ratio is not None:
+        checks.append(
+            Check(
+                "error ratio",
+                ratio,
+                cfg.max_error_ratio,
+                ratio <= cfg.max_error_ratio,
+                f"{cand.errors:.0f} of {cand.requests:.0f} answers were errors",
+            )
+        )
+    if cfg.max_error_ratio_increase is not None:
+        base = stable.error_ratio or 0.0
+        checks.append(
+            Check(
+                "error ratio increase",
+                ratio - base,
+                cfg.max_error_ratio_increase,
+                ratio - base <= cfg.max_error_ratio_increase,
+                f"candidate {ratio:.4f} vs stable {base:.4f}",
+            )
+        )
+    p99 = cand.p99
+    if cfg.max_p99_seconds is not None:
+        if p99 is None:
+            checks.append(
+                Check(
+                    "p99 latency",
+                    None,
+                    cfg.max_p99_seconds,
+                    False,
+                    "no latency histogram for the candidate",
+                )
+            )
+        else:
+            checks.append(
+                Check(
+                    "p99 latency",
+                    p99,
+                    cfg.max_p99_seconds,
+                    p99 <= cfg.max_p99_seconds,
+                    f"{p99 * 1000:.1f} ms",
+                )
+            )
+    if cfg.max_p99_ratio is not None and p99 is not None:
+        base = stable.p99
+        if base is not None:
+            # Below the floor, latencies are noise (a few ms either way): compare from there.
+            floor = cfg.p99_ratio_floor
+            ratio = max(p99, floor) / max(base, floor)
+            checks.append(
+                Check(
+                    "p99 ratio",
+                    ratio,
+                    cfg.max_p99_ratio,
+                    ratio <= cfg.max_p99_ratio,
+                    f"candidate {p99 * 1000:.1f} ms vs stable {base * 1000:.1f} ms "
+                    f"(both counted as at least {floor * 1000:.0f} ms)",
+                )
+            )
+    if cfg.min_shadow_agreement is not None:
+        agreement = cand.shadow_agreement
+        if agreement is not None:
+            checks.append(
+                Check(
+                    "shadow agreement",
+                    agreement,
+                    cfg.min_shadow_agreement,
+                    agreement >= cfg.min_shadow_agreement,
+                    f"{cand.shadow_agree:.0f} agree, {cand.shadow_disagree:.0f} disagree",
+                )
+            )
+        elif cand.track == "shadow":
+            result.inconclusive = (
+                "the shadow reports no paired comparisons yet (nepse_shadow_comparisons_total)"
+            )
+    return result
+
+
+def report(result: GateResult, out: Printer) -> None:
+    out(
+        f"gate {result.env}: candidate track {result.candidate.track} vs "
+        f"stable track {result.stable.track}"
+    )
+    out(
+        f"  requests: candidate {result.candidate.requests:.0f}, "
+        f"stable {result.stable.requests:.0f}"
+    )
+    for check in result.checks:
+        mark = "pass" if check.passed else "FAIL"
+        value = "n/a" if check.value is None else f"{check.value:.4g}"
+        out(f"  [{mark}] {check.name}: {value} (limit {check.limit:g}); {check.detail}")
+    if result.inconclusive:
+        out(f"  inconclusive: {result.inconclusive}")
+
+
+def tracks_for(root: Path, state: EnvState) -> dict[str, str]:
+    """Which track is judged (candidate) against which (stable).
+
+    In blueGreen the candidate is the idle colour before the flip and the active colour after
+    it (then judged against the previous version, still running on the idle colour).
+    """
+    candidate = state.candidate()
+    if candidate is None:
+        raise GateConfigError(
+            f"nothing to gate in {state.name}: no release is in flight "
+            f"(strategy {state.strategy}, slots in use: "
+            f"{', '.join(f'{k}={v}' for k, v in state.slots_in_use().items()) or 'none'})"
+        )
+    stable_slot, _ = state.served()
+    if state.strategy == "blueGreen" and flipped_since_promote(GitRepo(root), state.name):
+        return {"stable": state.idle_colour, "candidate": state.active_colour}
+    return {"stable": stable_slot, "candidate": candidate[0]}
+
+
+def run_gate(
+    root: Path,
+    env_name: str,
+    source: ScrapeSource | PrometheusSource | None,
+    rollback_on_fail: bool,
+    delivery: Delivery,
+    out: Printer,
+    helm: str | None = None,
+) -> int:
+    env = load_environment(root, env_name)
+    cfg = load_gate_config(env)
+    state = env_state(env)
+    tracks = tracks_for(root, state)
+    if source is None:
+        if not cfg.prometheus_url:
+            raise GateConfigError(
+                "no metrics source: pass --stable-url and --candidate-url (the service's "
+                "/metrics), --prometheus URL, or set gate.prometheus.url in "
+                f"{env.rel(env.policy_path)}"
+            )
+        source = PrometheusSource(cfg.prometheus_url)
+    metrics = source.collect(cfg, tracks)
+    stable, candidate = metrics["stable"], metrics["candidate"]
+    _check_versions(state, tracks, metrics)
+    result = evaluate(env.name, cfg, stable, candidate)
+    report(result, out)
+    if result.inconclusive:
+        return EXIT_INCONCLUSIVE
+    if result.passed:
+        out(f"gate passed for {env.name}")
+        return EXIT_PASS
+    reason = "; ".join(
+        f"{c.name} {'n/a' if c.value is None else f'{c.value:.4g}'} beyond {c.limit:g}"
+        for c in result.failures
+    )
+    cand_version = state.slots[tracks["candidate"]]
+    reason = f"gate failed for {cand_version} ({tracks['candidate']}): {reason}"
+    out(reason)
+    if rollback_on_fail:
+        from .rollback import rollback
+
+        try:
+            rollback(
+                root,
+                env.name,
+                release=True,
+                reason=reason,
+                delivery=delivery,
+                dry_run=False,
+                out=out,
+                helm=helm,
+            )
+        except GitopsError as exc:
+            raise GitopsError(
+                f"the gate failed, but the rollback commit could not be made: {exc}"
+            ) from exc
+    return EXIT_FAIL
+
+
+def _check_versions(state: EnvState, tracks: dict[str, str], metrics: dict[str, TrackMetrics]):
+    """Refuse to judge when an endpoint serves another model than the slot pins."""
+    for role, slot in tracks.items():
+        seen = metrics[role].model_versions
+        expected = state.slots[slot].model_version
+        if seen and expected and expected not in seen:
+            raise MetricsError(
+                f"the {role} metrics come from model {', '.join(sorted(seen))}, but "
+                f"{state.name}'s {slot} slot pins {expected}; check the URLs"
+            )
+
+
+def parse_window(text: str) -> float:
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m|h)?", text.strip())
+    if not match:
+        raise GateConfigError(f"--window {text!r}: expected a duration such as 30s, 5m or 1h")
+    value, unit = float(match.group(1)), match.group(2) or "s"
+    return value * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]

@@ -1,0 +1,358 @@
+"""The release gate against real service processes (`nepse-predictor serve`) and their /metrics.
+
+Three servers run on loopback: stable (model v1), a healthy canary (model v2) and a failing
+canary: model v2 whose ONNX graph reshapes its input to one row, so it loads and answers
+single-row requests but fails every batch with an ONNX Runtime error (HTTP 500).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import V1, V2, commit_file, git, log_subjects, snapshot
+
+from nepse_gitops.gate import GateConfig, TrackMetrics, evaluate, histogram_quantile
+from nepse_gitops.gitrepo import parse_trailers
+from testkit.net import free_port, wait_for_http
+
+REQUESTS = 120
+
+
+def _rewrite_manifest(model_dir: Path) -> None:
+    lines = []
+    for path in sorted(model_dir.iterdir()):
+        if path.name != "checksums.sha256" and path.is_file():
+            lines.append(f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {path.name}\n")
+    (model_dir / "checksums.sha256").write_text("".join(lines))
+
+
+@pytest.fixture(scope="session")
+def failing_model(second_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import onnx
+    from onnx import TensorProto, helper
+
+    metadata = json.loads((second_model / "metadata.json").read_text())
+    width = len(metadata["features"])
+    graph = helper.make_graph(
+        [
+            helper.make_node("Reshape", ["input", "one_row"], ["flat"]),
+            helper.make_node("ReduceMean", ["flat", "axes"], ["mean"], keepdims=1),
+            helper.make_node("Sigmoid", ["mean"], ["probabilities"]),
+        ],
+        "one_row_only",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [None, width])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [1, 1])],
+        [
+            helper.make_tensor("one_row", TensorProto.INT64, [2], [1, width]),
+            helper.make_tensor("axes", TensorProto.INT64, [1], [1]),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 8
+    target = tmp_path_factory.mktemp("failing") / second_model.name
+    shutil.copytree(second_model, target)
+    onnx.save(model, target / "model.onnx")
+    _rewrite_manifest(target)
+    return target
+
+
+class Server:
+    def __init__(self, model_dir: Path, track: str, log: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "NEPSE_TRACK": track, "NEPSE_REDIS_URL": ""}
+        self.log = log.open("wb")
+        self.proc = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "nepse-predictor"),
+                "serve",
+                "--model-dir",
+                str(model_dir),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        wait_for_http(f"{self.url}/ready", timeout=60)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+def _traffic(server: Server, features: list[str]) -> dict[int, int]:
+    """Bounded traffic: half single rows, half two-row batches; returns status counts."""
+    row = {name: 0.01 * i for i, name in enumerate(features)}
+    counts: dict[int, int] = {}
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        for i in range(REQUESTS):
+            body = {"features": row} if i % 2 else {"instances": [row, row]}
+            status = client.post("/v1/predict", json=body).status_code
+            counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+@pytest.fixture(scope="module")
+def servers(
+    trained_model: Path,
+    second_model: Path,
+    failing_model: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[dict[str, Server]]:
+    logs = tmp_path_factory.mktemp("server-logs")
+    started: dict[str, Server] = {}
+    try:
+        started["stable"] = Server(trained_model, "stable", logs / "stable.log")
+        started["good"] = Server(second_model, "canary", logs / "good.log")
+        started["bad"] = Server(failing_model, "canary", logs / "bad.log")
+        features = json.loads((trained_model / "metadata.json").read_text())["features"]
+        assert _traffic(started["stable"], features) == {200: REQUESTS}
+        assert _traffic(started["good"], features) == {200: REQUESTS}
+        assert _traffic(started["bad"], features) == {200: REQUESTS // 2, 500: REQUESTS // 2}
+        yield started
+    finally:
+        for server in started.values():
+            server.stop()
+
+
+@pytest.fixture
+def canary_in_prod(repo: Path, nepse_gitops, trained_model: Path, second_model: Path) -> Path:
+    """prod serves model v1 as stable and runs model v2 as a canary at weight 25."""
+    stable_version = json.loads((trained_model / "metadata.json").read_text())["version"]
+    canary_version = json.loads((second_model / "metadata.json").read_text())["version"]
+    release = repo / "environments/prod/release.yaml"
+    commit_file(
+        repo,
+        "environments/prod/release.yaml",
+        release.read_text().replace(V1[1], stable_version),
+        "Serve the test model",
+    )
+    policy = repo / "environments/prod/policy.yaml"
+    commit_file(
+        repo,
+        "environments/prod/policy.yaml",
+        policy.read_text().replace("minRequests: 500", "minRequests: 100"),
+        "Gate after 100 requests",
+    )
+    assert (
+        nepse_gitops(
+            repo,
+            "promote",
+            "--to",
+            "prod",
+            "--image-tag",
+            V2[0],
+            "--model-version",
+            canary_version,
+            "--model-sha256",
+            V2[2],
+            "--no-branch",
+        ).code
+        == 0
+    )
+    assert nepse_gitops(repo, "set-weight", "--env", "prod", "--weight", "25").code == 0
+    return repo
+
+
+def _gate(nepse_gitops, repo: Path, stable: Server, candidate: Server, *extra: str):
+    return nepse_gitops(
+        repo,
+        "gate",
+        "--env",
+        "prod",
+        "--stable-url",
+        f"{stable.url}/metrics",
+        "--candidate-url",
+        f"{candidate.url}/metrics",
+        *extra,
+    )
+
+
+def test_a_failing_canary_is_rolled_back_by_one_commit(
+    canary_in_prod: Path, servers: dict[str, Server], nepse_gitops
+) -> None:
+    repo = canary_in_prod
+    before_release = git(repo, "show", "HEAD~2:environments/prod/release.yaml")
+    promote, step = git(repo, "log", "-2", "--format=%H").split()[::-1]
+
+    result = _gate(nepse_gitops, repo, servers["stable"], servers["bad"])
+
+    assert result.code == 1, result.err
+    assert "[FAIL] error ratio: 0.5 (limit 0.01)" in result.out
+    assert "60 of 120 answers were errors" in result.out
+    assert log_subjects(repo)[0] == "rollback(prod): revert the release in flight (2 commits)"
+    assert (repo / "environments/prod/release.yaml").read_text() == before_release
+    trailers = parse_trailers(git(repo, "log", "-1", "--format=%B"))
+    assert trailers["nepse-action"] == ["rollback"]
+    assert sorted(trailers["nepse-reverts"]) == sorted([promote, step])
+    assert trailers["nepse-reason"][0].startswith("gate failed for ")
+    assert git(repo, "status", "--porcelain") == ""
+
+
+def test_a_healthy_canary_passes_and_commits_nothing(
+    canary_in_prod: Path, servers: dict[str, Server], nepse_gitops
+) -> None:
+    before = snapshot(canary_in_prod)
+
+    result = _gate(nepse_gitops, canary_in_prod, servers["stable"], servers["good"])
+
+    assert result.code == 0, result.out + result.err
+    assert "[pass] error ratio: 0 (limit 0.01)" in result.out
+    assert "[pass] p99 latency" in result.out
+    assert "gate passed for prod" in result.out
+    assert snapshot(canary_in_prod) == before
+
+
+def test_a_failing_canary_with_no_rollback_only_reports(
+    canary_in_prod: Path, servers: dict[str, Server], nepse_gitops
+) -> None:
+    before = snapshot(canary_in_prod)
+    result = _gate(nepse_gitops, canary_in_prod, servers["stable"], servers["bad"], "--no-rollback")
+    assert result.code == 1
+    assert snapshot(canary_in_prod) == before
+
+
+def test_too_little_traffic_is_inconclusive(
+    canary_in_prod: Path, servers: dict[str, Server], nepse_gitops
+) -> None:
+    policy = canary_in_prod / "environments/prod/policy.yaml"
+    commit_file(
+        canary_in_prod,
+        "environments/prod/policy.yaml",
+        policy.read_text().replace("minRequests: 100", "minRequests: 100000"),
+        "Wait",
+    )
+    before = snapshot(canary_in_prod)
+
+    result = _gate(nepse_gitops, canary_in_prod, servers["stable"], servers["bad"])
+
+    assert result.code == 3
+    assert "the gate needs at least 100000" in result.out
+    assert snapshot(canary_in_prod) == before
+
+
+def test_endpoints_serving_another_model_are_an_error(
+    canary_in_prod: Path, servers: dict[str, Server], nepse_gitops
+) -> None:
+    before = snapshot(canary_in_prod)
+    result = _gate(nepse_gitops, canary_in_prod, servers["good"], servers["stable"])
+    assert result.code == 2
+    assert "check the URLs" in result.err
+    assert snapshot(canary_in_prod) == before
+
+
+def test_unreachable_metrics_are_an_error(canary_in_prod: Path, nepse_gitops) -> None:
+    port = free_port()
+    result = nepse_gitops(
+        canary_in_prod,
+        "gate",
+        "--env",
+        "prod",
+        "--stable-url",
+        f"http://127.0.0.1:{port}/metrics",
+        "--candidate-url",
+        f"http://127.0.0.1:{port}/metrics",
+    )
+    assert result.code == 2
+    assert f"cannot scrape http://127.0.0.1:{port}/metrics" in result.err
+
+
+def test_nothing_to_gate_without_a_release_in_flight(repo: Path, nepse_gitops) -> None:
+    result = nepse_gitops(
+        repo,
+        "gate",
+        "--env",
+        "prod",
+        "--stable-url",
+        "http://x/metrics",
+        "--candidate-url",
+        "http://y/metrics",
+    )
+    assert result.code == 2
+    assert "nothing to gate in prod: no release is in flight" in result.err
+
+
+def test_windowed_gate_judges_only_the_traffic_inside_the_window(
+    canary_in_prod: Path, servers: dict[str, Server], nepse_gitops, trained_model: Path
+) -> None:
+    """With --window the counters are differenced: earlier failures no longer count."""
+    features = json.loads((trained_model / "metadata.json").read_text())["features"]
+    row = {name: 0.0 for name in features}
+
+    import threading
+    import time
+
+    policy = canary_in_prod / "environments/prod/policy.yaml"
+    commit_file(
+        canary_in_prod,
+        "environments/prod/policy.yaml",
+        policy.read_text().replace("minRequests: 100", "minRequests: 20"),
+        "Gate early",
+    )
+
+    def single_rows() -> None:
+        time.sleep(0.5)  # after the first scrape
+        with httpx.Client(base_url=servers["bad"].url, timeout=10) as client:
+            for _ in range(40):
+                assert client.post("/v1/predict", json={"features": row}).status_code == 200
+
+    thread = threading.Thread(target=single_rows)
+    thread.start()
+    try:
+        result = _gate(
+            nepse_gitops, canary_in_prod, servers["stable"], servers["bad"], "--window", "3s"
+        )
+    finally:
+        thread.join()
+    # Inside the window the failing canary answered only single rows, all successfully.
+    assert result.code == 0, result.out + result.err
+    assert "requests: candidate 40," in result.out
+    assert "[pass] error ratio: 0 (limit 0.01)" in result.out
+
+
+# -- the arithmetic, against PromQL's definitions ------------------------------------------
+
+
+def test_histogram_quantile_interpolates_like_promql() -> None:
+    buckets = {0.1: 50.0, 0.2: 90.0, 0.5: 100.0, float("inf"): 100.0}
+    assert histogram_quantile(0.5, buckets) == pytest.approx(0.1)
+    assert histogram_quantile(0.99, buckets) == pytest.approx(0.2 + 0.3 * 9 / 10)
+    assert histogram_quantile(0.99, {0.1: 0.0, float("inf"): 10.0}) == 0.1
+    assert histogram_quantile(0.99, {}) is None
+
+
+def test_latency_and_shadow_agreement_thresholds() -> None:
+    cfg = GateConfig(
+        min_requests=10, max_p99_seconds=0.25, max_p99_ratio=1.5, min_shadow_agreement=0.97
+    )
+    stable = TrackMetrics("stable", requests=100, buckets={0.1: 100.0, float("inf"): 100.0})
+    slow = TrackMetrics(
+        "shadow",
+        requests=100,
+        buckets={0.1: 10.0, 0.5: 100.0, float("inf"): 100.0},
+        shadow_agree=90,
+        shadow_disagree=10,
+    )
+    result = evaluate("prod", cfg, stable, slow)
+    failed = {c.name for c in result.failures}
+    assert failed == {"p99 latency", "p99 ratio", "shadow agreement"}
+    silent = TrackMetrics("shadow", requests=100, buckets={0.1: 100.0, float("inf"): 100.0})
+    assert evaluate("prod", cfg, stable, silent).inconclusive is not None
