@@ -1,0 +1,553 @@
+{{/*
+Chart name, truncated to the 63 characters Kubernetes allows in names and labels.
+*/}}
+{{- define "nepse-predictor.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Full name of the release's resources. Track-specific resources append "-<track>", so the prefix
+is kept short enough for the longest suffix ("-preview", "-router").
+*/}}
+{{- define "nepse-predictor.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 48 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 48 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 48 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Chart name and version for the helm.sh/chart label.
+*/}}
+{{- define "nepse-predictor.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Common labels.
+*/}}
+{{- define "nepse-predictor.labels" -}}
+helm.sh/chart: {{ include "nepse-predictor.chart" . }}
+{{ include "nepse-predictor.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: nepse-predictor
+{{- end }}
+
+{{/*
+Selector labels shared by every resource of the release (never the chart version).
+*/}}
+{{- define "nepse-predictor.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "nepse-predictor.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/*
+Selector labels of one predictor workload. Call with (dict "root" $ "track" "canary").
+*/}}
+{{- define "nepse-predictor.trackSelectorLabels" -}}
+{{ include "nepse-predictor.selectorLabels" .root }}
+app.kubernetes.io/component: predictor
+nepse-predictor/track: {{ .track }}
+{{- end }}
+
+{{/*
+Selector labels of the router pods.
+*/}}
+{{- define "nepse-predictor.routerSelectorLabels" -}}
+{{ include "nepse-predictor.selectorLabels" . }}
+app.kubernetes.io/component: router
+{{- end }}
+
+{{/*
+Name of the ServiceAccount.
+*/}}
+{{- define "nepse-predictor.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "nepse-predictor.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+Tracks (= slot names) deployed by the current rollout strategy, as a JSON list.
+*/}}
+{{- define "nepse-predictor.tracks" -}}
+{{- $s := .Values.rollout.strategy }}
+{{- if eq $s "canary" }}["stable","canary"]
+{{- else if eq $s "blueGreen" }}["blue","green"]
+{{- else if eq $s "shadow" }}["stable","shadow"]
+{{- else }}["stable"]
+{{- end }}
+{{- end }}
+
+{{/*
+The colour that does not receive live traffic in blueGreen.
+*/}}
+{{- define "nepse-predictor.idleColor" -}}
+{{- if eq .Values.rollout.blueGreen.activeColor "blue" }}green{{ else }}blue{{ end }}
+{{- end }}
+
+{{/*
+Image reference of one slot. Call with (dict "root" $ "track" "canary").
+*/}}
+{{- define "nepse-predictor.image" -}}
+{{- $slot := index .root.Values.slots .track }}
+{{- printf "%s:%s" .root.Values.image.repository $slot.imageTag }}
+{{- end }}
+
+{{/*
+Model directory of one slot inside the container (NEPSE_MODEL_DIR).
+*/}}
+{{- define "nepse-predictor.modelDir" -}}
+{{- $slot := index .root.Values.slots .track }}
+{{- if eq .root.Values.model.source "image" }}
+{{- printf "%s/%s" (trimSuffix "/" .root.Values.model.image.path) $slot.modelVersion }}
+{{- else }}
+{{- printf "%s/%s" (trimSuffix "/" .root.Values.model.mountPath) $slot.modelVersion }}
+{{- end }}
+{{- end }}
+
+{{/*
+Replicas of one workload without autoscaling. A canary without a traffic provider shares
+replicaCount with stable according to its weight (the only split plain Services can make);
+an idle colour scaled down gets 0.
+*/}}
+{{- define "nepse-predictor.replicas" -}}
+{{- $v := .root.Values }}
+{{- $total := int $v.replicaCount }}
+{{- $weight := int $v.rollout.canary.weight }}
+{{- if and (eq $v.rollout.strategy "blueGreen") $v.rollout.blueGreen.scaleDownIdle (eq .track (include "nepse-predictor.idleColor" .root)) }}0
+{{- else if and (eq $v.rollout.strategy "canary") (eq $v.traffic.provider "none") }}
+{{- $canary := div (add (mul $total $weight) 99) 100 }}
+{{- if and (gt $weight 0) (lt $canary 1) }}{{ $canary = 1 }}{{ end }}
+{{- if and (lt $weight 100) (ge $canary $total) (gt $total 1) }}{{ $canary = sub $total 1 }}{{ end }}
+{{- if eq .track "canary" }}{{ $canary }}{{ else }}{{ max 0 (sub $total $canary) }}{{ end }}
+{{- else }}{{ $total }}
+{{- end }}
+{{- end }}
+
+{{/*
+HPA minimum of one workload: the canary's minimum is scaled by its weight (at least 1).
+*/}}
+{{- define "nepse-predictor.hpaMinReplicas" -}}
+{{- $v := .root.Values }}
+{{- $min := int $v.autoscaling.minReplicas }}
+{{- if eq .track "canary" }}
+{{- max 1 (div (add (mul $min (int $v.rollout.canary.weight)) 99) 100) }}
+{{- else }}{{ $min }}
+{{- end }}
+{{- end }}
+
+{{/*
+Whether a workload is scaled by an HPA ("true" or ""). An idle colour scaled to zero is not.
+*/}}
+{{- define "nepse-predictor.hpaEnabled" -}}
+{{- $v := .root.Values }}
+{{- if $v.autoscaling.enabled }}
+{{- if not (and (eq $v.rollout.strategy "blueGreen") $v.rollout.blueGreen.scaleDownIdle (eq .track (include "nepse-predictor.idleColor" .root))) }}true{{ end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Selector of the main Service: the pods that answer clients when no traffic provider is in the way.
+*/}}
+{{- define "nepse-predictor.mainServiceSelector" -}}
+{{- $v := .Values }}
+{{- if eq $v.traffic.provider "router" }}
+{{- include "nepse-predictor.routerSelectorLabels" . }}
+{{- else }}
+{{- include "nepse-predictor.selectorLabels" . }}
+app.kubernetes.io/component: predictor
+{{- if eq $v.traffic.provider "istio" }}
+{{- /* Istio picks the track per request through DestinationRule subsets of this host. */}}
+{{- else if eq $v.rollout.strategy "blueGreen" }}
+nepse-predictor/track: {{ $v.rollout.blueGreen.activeColor }}
+{{- else if and (eq $v.rollout.strategy "canary") (eq $v.traffic.provider "none") }}
+{{- /* stable and canary pods together: the split follows the replica ratio. */}}
+{{- else }}
+nepse-predictor/track: stable
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+host:port of one track for the router: an override from traffic.router.upstreams, or the
+track's in-cluster Service.
+*/}}
+{{- define "nepse-predictor.routerUpstream" -}}
+{{- $v := .root.Values }}
+{{- $override := index $v.traffic.router.upstreams .track | default "" }}
+{{- if $override }}{{ $override }}
+{{- else }}
+{{- printf "%s-%s.%s.svc.%s:%d" (include "nepse-predictor.fullname" .root) .track .root.Release.Namespace $v.traffic.router.clusterDomain (int $v.service.port) }}
+{{- end }}
+{{- end }}
+
+{{/*
+nginx variable holding a request header: "x-canary" -> "$http_x_canary".
+*/}}
+{{- define "nepse-predictor.nginxHeaderVar" -}}
+{{- printf "$http_%s" (. | lower | replace "-" "_") }}
+{{- end }}
+
+{{/*
+Revision name of one slot on Knative: <fullname>-<track>-<imageTag>-<modelVersion>, DNS-safe.
+*/}}
+{{- define "nepse-predictor.knativeRevision" -}}
+{{- $slot := index .root.Values.slots .track }}
+{{- $raw := printf "%s-%s-%s-%s" (include "nepse-predictor.fullname" .root) .track $slot.imageTag $slot.modelVersion }}
+{{- regexReplaceAll "[^a-z0-9-]" (lower $raw) "-" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+The predictor container, shared by Deployments and the Knative Service.
+Call with (dict "root" $ "track" "canary").
+*/}}
+{{- define "nepse-predictor.container" -}}
+{{- $v := .root.Values -}}
+- name: predictor
+  image: {{ include "nepse-predictor.image" . | quote }}
+  imagePullPolicy: {{ $v.image.pullPolicy }}
+  command:
+    {{- toYaml $v.command | nindent 4 }}
+  ports:
+    - name: {{ if eq $v.platform "knative" }}http1{{ else }}http{{ end }}
+      containerPort: {{ $v.containerPort }}
+      protocol: TCP
+  env:
+    - name: NEPSE_TRACK
+      value: {{ .track | quote }}
+    - name: NEPSE_MODEL_DIR
+      value: {{ include "nepse-predictor.modelDir" . | quote }}
+    - name: NEPSE_BACKEND
+      value: {{ $v.backend | quote }}
+    - name: NEPSE_HOST
+      value: "0.0.0.0"
+    - name: NEPSE_PORT
+      value: {{ $v.containerPort | quote }}
+    {{- with $v.redisUrl }}
+    - name: NEPSE_REDIS_URL
+      value: {{ . | quote }}
+    {{- end }}
+    {{- with $v.extraEnv }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  {{- if ne $v.platform "knative" }}
+  startupProbe:
+    httpGet:
+      path: /health
+      port: {{ $v.containerPort }}
+    periodSeconds: {{ $v.probes.startup.periodSeconds }}
+    failureThreshold: {{ $v.probes.startup.failureThreshold }}
+  {{- end }}
+  livenessProbe:
+    httpGet:
+      path: /health
+      port: {{ $v.containerPort }}
+    periodSeconds: {{ $v.probes.liveness.periodSeconds }}
+    timeoutSeconds: {{ $v.probes.liveness.timeoutSeconds }}
+    failureThreshold: {{ $v.probes.liveness.failureThreshold }}
+  readinessProbe:
+    httpGet:
+      path: /ready
+      port: {{ $v.containerPort }}
+    periodSeconds: {{ $v.probes.readiness.periodSeconds }}
+    timeoutSeconds: {{ $v.probes.readiness.timeoutSeconds }}
+    failureThreshold: {{ $v.probes.readiness.failureThreshold }}
+  {{- with $v.resources }}
+  resources:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  securityContext:
+    {{- toYaml $v.securityContext | nindent 4 }}
+  volumeMounts:
+    - name: tmp
+      mountPath: /tmp
+    {{- if eq $v.model.source "url" }}
+    - name: models
+      mountPath: {{ $v.model.mountPath }}
+      readOnly: true
+    {{- else if eq $v.model.source "pvc" }}
+    - name: models
+      mountPath: {{ $v.model.mountPath }}
+      readOnly: true
+    {{- else if eq $v.model.source "imageVolume" }}
+    - name: models
+      mountPath: {{ include "nepse-predictor.modelDir" . }}
+      readOnly: true
+    {{- end }}
+{{- end }}
+
+{{/*
+Pod spec of one predictor workload. Call with (dict "root" $ "track" "canary").
+*/}}
+{{- define "nepse-predictor.podSpec" -}}
+{{- $v := .root.Values }}
+{{- $slot := index $v.slots .track -}}
+serviceAccountName: {{ include "nepse-predictor.serviceAccountName" .root }}
+{{- with $v.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- if eq $v.platform "knative" }}
+containerConcurrency: {{ $v.knative.containerConcurrency }}
+timeoutSeconds: {{ $v.knative.timeoutSeconds }}
+{{- else }}
+automountServiceAccountToken: {{ $v.serviceAccount.automountServiceAccountToken }}
+securityContext:
+  {{- toYaml $v.podSecurityContext | nindent 2 }}
+terminationGracePeriodSeconds: {{ $v.terminationGracePeriodSeconds }}
+{{- end }}
+{{- if eq $v.model.source "url" }}
+initContainers:
+  - name: fetch-model
+    image: {{ include "nepse-predictor.image" . | quote }}
+    imagePullPolicy: {{ $v.image.pullPolicy }}
+    command:
+      - nepse-predictor
+      - fetch-model
+      - --url
+      - {{ printf "%s/%s/" (trimSuffix "/" $v.model.url.base) $slot.modelVersion | quote }}
+      - --dest
+      - {{ include "nepse-predictor.modelDir" . | quote }}
+      - --sha256
+      - {{ $slot.modelSha256 | quote }}
+      - --timeout
+      - {{ $v.model.url.timeout | quote }}
+    {{- with $v.resources }}
+    resources:
+      {{- toYaml . | nindent 6 }}
+    {{- end }}
+    securityContext:
+      {{- toYaml $v.securityContext | nindent 6 }}
+    volumeMounts:
+      - name: tmp
+        mountPath: /tmp
+      - name: models
+        mountPath: {{ $v.model.mountPath }}
+{{- end }}
+containers:
+  {{- include "nepse-predictor.container" . | nindent 2 }}
+volumes:
+  - name: tmp
+    emptyDir:
+      sizeLimit: 64Mi
+  {{- if eq $v.model.source "url" }}
+  - name: models
+    emptyDir:
+      sizeLimit: {{ $v.model.url.sizeLimit }}
+  {{- else if eq $v.model.source "pvc" }}
+  - name: models
+    persistentVolumeClaim:
+      claimName: {{ $v.model.pvc.claimName }}
+      readOnly: true
+  {{- else if eq $v.model.source "imageVolume" }}
+  - name: models
+    image:
+      reference: {{ printf "%s:%s" $v.model.imageVolume.repository $slot.modelVersion | quote }}
+      pullPolicy: {{ $v.model.imageVolume.pullPolicy }}
+  {{- end }}
+{{- if ne $v.platform "knative" }}
+{{- if $v.topologySpread.enabled }}
+topologySpreadConstraints:
+  {{- range $v.topologySpread.constraints }}
+  - {{ toYaml . | indent 4 | trim }}
+    labelSelector:
+      matchLabels:
+        {{- include "nepse-predictor.trackSelectorLabels" $ | nindent 8 }}
+  {{- end }}
+{{- end }}
+{{- with $v.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $v.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $v.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+nginx.conf of the router. Every address comes from nepse-predictor.routerUpstream, so the same
+configuration runs in the cluster and, with traffic.router.upstreams pointing at loopback, in tests.
+*/}}
+{{- define "nepse-predictor.routerConfig" -}}
+{{- $v := .Values }}
+{{- $r := $v.traffic.router }}
+{{- $s := $v.rollout.strategy }}
+{{- $tmp := trimSuffix "/" $r.tempDir }}
+{{- $c := $v.rollout.canary -}}
+# nepse-predictor router: strategy {{ $s }}. Generated by the chart; edit values, not this file.
+worker_processes {{ $r.workerProcesses }};
+pid {{ $tmp }}/nginx.pid;
+error_log /dev/stderr warn;
+
+events {
+    worker_connections {{ $r.workerConnections }};
+}
+
+http {
+    default_type application/octet-stream;
+    server_tokens off;
+    client_max_body_size 8m;
+    client_body_temp_path {{ $tmp }}/client_body;
+    proxy_temp_path {{ $tmp }}/proxy;
+    fastcgi_temp_path {{ $tmp }}/fastcgi;
+    uwsgi_temp_path {{ $tmp }}/uwsgi;
+    scgi_temp_path {{ $tmp }}/scgi;
+    keepalive_timeout 65s;
+
+    log_format nepse escape=json '{"time":"$time_iso8601","request_id":"$nepse_request_id",'
+        '"method":"$request_method","uri":"$request_uri","status":$status,'
+        '"track":"$upstream_http_x_track","upstream":"$upstream_addr",'
+        '"request_time":$request_time}';
+    access_log /dev/stdout nepse;
+
+    # One request id for the answer and any mirrored copy: the client's X-Request-Id or a new one.
+    map $http_x_request_id $nepse_request_id {
+        ""      $request_id;
+        default $http_x_request_id;
+    }
+
+    {{- range $track := include "nepse-predictor.tracks" . | fromJsonArray }}
+
+    upstream nepse_{{ $track }} {
+        server {{ include "nepse-predictor.routerUpstream" (dict "root" $ "track" $track) }} max_fails=0;
+        keepalive 32;
+    }
+    {{- end }}
+    {{- if eq $s "canary" }}
+    {{- $w := int $c.weight }}
+    {{- if eq $c.stickiness.mode "header" }}
+
+    # Stickiness: the same {{ $c.stickiness.name }} header always hashes to the same track.
+    map {{ include "nepse-predictor.nginxHeaderVar" $c.stickiness.name }} $nepse_sticky_key {
+        ""      $nepse_request_id;
+        default {{ include "nepse-predictor.nginxHeaderVar" $c.stickiness.name }};
+    }
+    {{- else if eq $c.stickiness.mode "cookie" }}
+
+    # Stickiness: the {{ $c.stickiness.name }} cookie is hashed; a first visit gets one set.
+    map $cookie_{{ $c.stickiness.name }} $nepse_sticky_key {
+        ""      $nepse_request_id;
+        default $cookie_{{ $c.stickiness.name }};
+    }
+    map $cookie_{{ $c.stickiness.name }} $nepse_set_cookie {
+        ""      "{{ $c.stickiness.name }}=$nepse_request_id; Path=/; Max-Age={{ int $c.stickiness.cookieMaxAge }}; HttpOnly; SameSite=Lax";
+        default "";
+    }
+    {{- else }}
+
+    map $nepse_request_id $nepse_sticky_key {
+        default $nepse_request_id;
+    }
+    {{- end }}
+
+    # Weighted split: {{ $w }}% canary.
+    {{- if and (gt $w 0) (lt $w 100) }}
+    split_clients "${nepse_sticky_key}" $nepse_weighted {
+        {{ $w }}%    canary;
+        *       stable;
+    }
+    {{- else }}
+    map $nepse_sticky_key $nepse_weighted {
+        default {{ if eq $w 100 }}canary{{ else }}stable{{ end }};
+    }
+    {{- end }}
+
+    # Header override: {{ $c.header.name }}: {{ $c.header.value }} always reaches the canary.
+    map {{ include "nepse-predictor.nginxHeaderVar" $c.header.name }} $nepse_track {
+        {{ $c.header.value | quote }} canary;
+        default $nepse_weighted;
+    }
+    {{- else if eq $s "blueGreen" }}
+
+    map $nepse_request_id $nepse_track {
+        default {{ $v.rollout.blueGreen.activeColor }};
+    }
+    {{- else }}
+
+    map $nepse_request_id $nepse_track {
+        default stable;
+    }
+    {{- end }}
+    {{- if eq $s "shadow" }}
+    {{- $p := $v.rollout.shadow.percent }}
+
+    # Shadow sampling: {{ $p }}% of requests are copied to the shadow.
+    log_subrequest on;
+    log_format nepse_mirror escape=json '{"time":"$time_iso8601","mirror":true,'
+        '"request_id":"$nepse_request_id","sampled":$nepse_mirror_sampled,"status":$status,'
+        '"upstream":"$upstream_addr","request_time":$request_time}';
+    {{- if and (gt (float64 $p) 0.0) (lt (float64 $p) 100.0) }}
+    split_clients "${nepse_request_id}" $nepse_mirror_sampled {
+        {{ $p }}%    1;
+        *       0;
+    }
+    {{- else }}
+    map $nepse_request_id $nepse_mirror_sampled {
+        default {{ if eq (float64 $p) 100.0 }}1{{ else }}0{{ end }};
+    }
+    {{- end }}
+    {{- end }}
+
+    server {
+        listen {{ with $r.listenAddress }}{{ . }}:{{ end }}{{ $r.port }};
+
+        location = /router-healthz {
+            access_log off;
+            default_type text/plain;
+            return 200 "ok\n";
+        }
+
+        location / {
+            {{- if eq $s "shadow" }}
+            mirror /_nepse_mirror;
+            mirror_request_body on;
+            {{- end }}
+            proxy_pass http://nepse_$nepse_track;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Request-Id $nepse_request_id;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_read_timeout {{ int $r.proxyReadTimeout }}s;
+            {{- if and (eq $s "canary") (eq $c.stickiness.mode "cookie") }}
+            add_header Set-Cookie $nepse_set_cookie;
+            {{- end }}
+        }
+        {{- if eq $s "shadow" }}
+
+        # The shadow's answer is discarded by nginx: it never reaches a client.
+        location = /_nepse_mirror {
+            internal;
+            access_log /dev/stdout nepse_mirror;
+            if ($nepse_mirror_sampled = "0") {
+                return 204;
+            }
+            proxy_pass http://nepse_shadow$request_uri;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Request-Id $nepse_request_id;
+            proxy_connect_timeout 1s;
+            proxy_send_timeout {{ int $r.mirrorTimeout }}s;
+            proxy_read_timeout {{ int $r.mirrorTimeout }}s;
+        }
+        {{- end }}
+    }
+}
+{{- end }}
