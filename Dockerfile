@@ -1,0 +1,150 @@
+# Container image of the NEPSE predictor service (`nepse-predictor serve` on port 8000).
+#
+#   docker build --secret id=cacert,src=/etc/ssl/certs/ca-certificates.crt -t nepse-predictor .
+#   podman build --format docker --secret id=cacert,src=/etc/ssl/certs/ca-certificates.crt \
+#       -t nepse-predictor .
+#   docker run --rm -p 127.0.0.1:8000:8000 -v "$PWD/models:/models:ro" \
+#       -e NEPSE_MODEL_DIR=/models/<version> nepse-predictor
+#
+# Build arguments:
+#   BASE_IMAGE  an image that has Python >= 3.11, or Debian's apt to install python3 (3.11 on
+#               bookworm); default python:3.11-slim-bookworm.
+#   BAKE_MODEL  0 (default): no model in the image; mount a model folder on /models.
+#               1: train the default model on the bundled sample data during the build and
+#               put it in /models/<version>, with /models/current pointing at it.
+#   MODEL_VERSION  version name of the baked model (default: the trainer's <date>-<hash>).
+#   VERSION, REVISION, CREATED, SOURCE  values of the OCI labels.
+# Build secret `cacert` (optional): a CA bundle for pip, for networks whose proxy inspects
+# TLS. It is mounted only while pip runs and never stored in a layer.
+# Podman needs `--format docker` to keep the HEALTHCHECK (the OCI image format has none).
+#
+# At run time the server runs as uid/gid 10001 (not root) and writes nothing outside /tmp: it
+# runs with a read-only root filesystem and a tmpfs on /tmp. Settings are NEPSE_* environment variables (see
+# service/src/nepse_predictor/config.py).
+
+ARG BASE_IMAGE=python:3.11-slim-bookworm
+ARG BAKE_MODEL=0
+
+# --- python: the base image plus a Python interpreter -------------------------------------
+FROM ${BASE_IMAGE} AS python
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+ENV LANG=C.UTF-8 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+# Debian's security archive moves patch versions, so packages are not pinned to one.
+# hadolint ignore=DL3008
+RUN if ! command -v python3 >/dev/null 2>&1; then \
+        apt-get update \
+        && apt-get install -y --no-install-recommends python3 \
+        && rm -rf /var/lib/apt/lists/* /var/log/apt /var/log/dpkg.log; \
+    fi \
+    && python3 -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 needed, base has " + sys.version'
+
+# --- deps: a virtual environment with the pinned runtime dependencies --------------------
+FROM python AS deps
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_INPUT=1 \
+    PIP_ROOT_USER_ACTION=ignore
+# binutils (strip, readelf) for slim_venv.py; python3-venv where the base's Python is
+# Debian's (it has no ensurepip without it).
+# hadolint ignore=DL3008
+RUN venv_package="" \
+    && if ! python3 -c 'import ensurepip' >/dev/null 2>&1; then venv_package=python3-venv; fi \
+    && apt-get update \
+    && apt-get install -y --no-install-recommends binutils ${venv_package:+"$venv_package"} \
+    && rm -rf /var/lib/apt/lists/* \
+    && python3 -m venv /opt/venv \
+    && python3 -m venv /opt/build-tools
+
+# Dependencies first: this layer is rebuilt only when the lock file changes. The lock's local
+# entries (./service, -e lines) are dropped; the package itself is installed below.
+ARG SETUPTOOLS_VERSION=80.9.0
+COPY requirements/service.txt /tmp/requirements/service.txt
+COPY scripts/container/slim_venv.py /tmp/slim_venv.py
+RUN --mount=type=secret,id=cacert \
+    if [ -s /run/secrets/cacert ]; then export PIP_CERT=/run/secrets/cacert; fi \
+    && sed -E -e '/^[[:space:]]*(#|$)/d' -e '/^[[:space:]]*(-e[[:space:]]|\.{1,2}\/)/d' \
+        /tmp/requirements/service.txt >/tmp/requirements/runtime.txt \
+    && /opt/venv/bin/pip install --no-deps -r /tmp/requirements/runtime.txt \
+    && /opt/venv/bin/pip check \
+    && /opt/build-tools/bin/pip install "setuptools==${SETUPTOOLS_VERSION}" \
+    && /opt/venv/bin/pip uninstall -y pip setuptools \
+    && /opt/build-tools/bin/python /tmp/slim_venv.py /opt/venv
+
+# --- builder: the service package as a wheel, staged under /out/app -------------------------
+# Staged with `pip install --root` (the files land at /out/app/opt/venv/...), so that the
+# runtime image copies the dependencies and the package in separate layers: a code change
+# leaves the large dependency layer as it is.
+FROM deps AS builder
+COPY service/pyproject.toml /src/service/pyproject.toml
+COPY service/src /src/service/src
+RUN /opt/build-tools/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /tmp/wheels \
+        /src/service \
+    && /opt/build-tools/bin/pip --python /opt/venv/bin/python install --no-deps \
+        --root /out/app /tmp/wheels/*.whl
+
+# --- model: what goes into /models (BAKE_MODEL=1: a model trained during the build) -------
+FROM builder AS model
+ARG BAKE_MODEL
+ARG MODEL_VERSION=""
+COPY requirements/dev.txt /tmp/requirements/dev.txt
+# The training extras are pinned by the development lock and installed only in this stage,
+# which the runtime image copies nothing from but /out/models.
+RUN --mount=type=secret,id=cacert \
+    install -d /out/models \
+    && case "${BAKE_MODEL}" in \
+        0) exit 0 ;; \
+        1) ;; \
+        *) echo "BAKE_MODEL=${BAKE_MODEL}: must be 0 (no model) or 1 (train one)" >&2; exit 1 ;; \
+    esac \
+    && if [ -s /run/secrets/cacert ]; then export PIP_CERT=/run/secrets/cacert; fi \
+    && sed -E -e '/^[[:space:]]*(#|$)/d' -e '/^[[:space:]]*(-e[[:space:]]|\.{1,2}\/)/d' \
+        /tmp/requirements/dev.txt >/tmp/requirements/constraints.txt \
+    && /opt/build-tools/bin/pip --python /opt/venv/bin/python install \
+        -c /tmp/requirements/constraints.txt "$(echo /tmp/wheels/*.whl)[train]" \
+    && /opt/venv/bin/nepse-predictor train --out /out/models --no-joblib \
+        ${MODEL_VERSION:+--version "$MODEL_VERSION"} \
+    && model_dir=$(find /out/models -mindepth 1 -maxdepth 1 -type d) \
+    && /opt/venv/bin/nepse-predictor verify-model "$model_dir" \
+    && ln -s "$(basename "$model_dir")" /out/models/current
+
+# --- runtime ------------------------------------------------------------------------------
+FROM python AS runtime
+RUN groupadd --system --gid 10001 nepse \
+    && useradd --system --uid 10001 --gid nepse --home-dir /tmp --no-create-home \
+        --shell /usr/sbin/nologin nepse
+COPY --from=deps /opt/venv /opt/venv
+COPY --from=builder /out/app/ /
+COPY --from=model /out/models/ /models/
+
+ENV PATH=/opt/venv/bin:${PATH} \
+    HOME=/tmp \
+    TMPDIR=/tmp \
+    NEPSE_HOST=0.0.0.0 \
+    NEPSE_PORT=8000 \
+    NEPSE_MODEL_DIR=/models/current
+RUN nepse-predictor --help >/dev/null
+USER 10001:10001
+WORKDIR /tmp
+EXPOSE 8000
+# Healthy = ready: a verified model is loaded (GET /ready answers 200).
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
+    CMD ["python3", "-c", "import os, urllib.request as r; r.urlopen('http://127.0.0.1:%s/ready' % os.environ.get('NEPSE_PORT', '8000'), timeout=2)"]
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["nepse-predictor"]
+CMD ["serve"]
+
+# Labels last: their values change on every commit and must not invalidate the layers above.
+ARG BASE_IMAGE
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+ARG CREATED=1970-01-01T00:00:00Z
+ARG SOURCE=""
+LABEL org.opencontainers.image.title="nepse-predictor" \
+      org.opencontainers.image.description="NEPSE next-day direction model server (FastAPI, ONNX Runtime, XGBoost)" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.base.name="${BASE_IMAGE}"
