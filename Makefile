@@ -5,22 +5,25 @@ SHELL := /bin/bash
 
 VENV := .venv
 BIN := $(VENV)/bin
-PYTEST := $(BIN)/pytest
+# Every tier runs with the pinned tools first on PATH (helm, kubectl, ct, kubeconform, ...).
+WITH_TOOLS := scripts/with-tools.sh
+PYTEST := $(WITH_TOOLS) $(BIN)/pytest
 HOST ?= 127.0.0.1
 PORT ?= 8000
 MODELS ?= models
 
-.PHONY: help setup tools run train test lint test-python bench cluster-up cluster-down clean
+.PHONY: help setup tools run train test lint test-unit test-chart test-router test-container \
+	test-e2e bench image cluster-up cluster-down clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 setup: $(VENV)/.installed ## create .venv with nepse-predictor and nepse-gitops installed
 
 $(VENV)/.installed: requirements/dev.txt service/pyproject.toml gitops/pyproject.toml scripts/setup-venv.sh
 	scripts/setup-venv.sh
 
-tools: setup ## install the pinned tools into .tools/ (helm 3 and 4, kubectl, ct, kwok, ...)
+tools: setup ## install the pinned tools into .tools/ and the Debian packages the tests start
 	scripts/install-tools.sh
 
 run: setup ## train the default model if none exists, then serve it on $(HOST):$(PORT)
@@ -29,22 +32,44 @@ run: setup ## train the default model if none exists, then serve it on $(HOST):$
 train: setup ## train a new model version on the bundled synthetic sample into $(MODELS)/
 	$(BIN)/nepse-predictor train --out $(MODELS)
 
-test: setup ## run every test tier (installs what it needs first)
-	$(MAKE) lint
-	$(MAKE) test-python
+test: tools ## run every test tier (installs what it needs first)
+	@started=$$SECONDS; \
+	for tier in lint test-unit test-chart test-router test-container test-e2e; do \
+	  echo "==> make $$tier"; $(MAKE) --no-print-directory $$tier; \
+	done; \
+	echo "==> all tiers passed in $$((SECONDS - started)) s"
 
-lint: setup ## ruff, yamllint and hadolint
+lint: setup ## ruff, yamllint, hadolint, actionlint, shellcheck
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/yamllint --strict .
+	$(BIN)/hadolint Dockerfile
+	$(WITH_TOOLS) actionlint .github/workflows/*.yml
+	shellcheck scripts/*.sh scripts/container/*.sh .ci/run
 
-test-python: setup ## unit and integration tests of the service
-	$(PYTEST) tests/service
+test-unit: setup ## service, gitops and tooling tests (real uvicorn, redis-server, git, helm)
+	$(PYTEST) tests/service tests/gitops tests/tooling
+
+test-chart: setup ## helm-unittest under Helm 3 and 4, ct lint, kubeconform, chart README check
+	$(PYTEST) tests/chart
+
+test-router: setup ## the chart's nginx router in front of real service processes
+	$(PYTEST) tests/router
+
+test-container: setup ## build and run the image with podman; compose through podman's socket
+	$(PYTEST) tests/container
+
+test-e2e: setup ## helm install/upgrade/rollback against a local control plane
+	$(PYTEST) tests/e2e
 
 bench: setup ## benchmarks; each result printed as a ratio to a baseline measured in the same run
 	$(BIN)/python bench/run.py
 
+image: setup ## build the service image with podman (localhost/nepse-predictor:dev)
+	scripts/container/build-image.sh
+
 cluster-up: tools ## start the local control plane; prints the kubeconfig path
-	scripts/cluster-up.sh
+	@scripts/cluster-up.sh
 
 cluster-down: ## stop the local control plane
 	scripts/cluster-down.sh

@@ -54,7 +54,7 @@ ETCD_VERSION=$(gomod_version etcd go.etcd.io/etcd/server/v3)
 HELM_UNITTEST_VERSION=$(gomod_version helm-unittest github.com/helm-unittest/helm-unittest)
 CT_VERSION=$(gomod_version ct github.com/helm/chart-testing/v3)
 
-APT_PACKAGES=(redis-server nginx)
+APT_PACKAGES=(redis-server nginx wrk shellcheck)
 APT_PACKAGES_NO_RECOMMENDS=(podman buildah runc netavark aardvark-dns iptables catatonit
   slirp4netns uidmap fuse-overlayfs debootstrap docker-compose)
 
