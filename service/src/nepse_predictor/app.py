@@ -1,0 +1,88 @@
+"""The FastAPI application: `create_app(settings)`.
+
+The model is loaded in the lifespan, never at import. A missing or tampered model leaves the
+server up (liveness 200) but not ready (503), and the log says which file is wrong and how.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+from typing import Any
+
+from fastapi import FastAPI
+
+from nepse_predictor.config import Settings
+from nepse_predictor.middleware import ServingMiddleware
+from nepse_predictor.routes import health, metrics, oip, predict
+from nepse_predictor.state import ServingState
+
+DESCRIPTION = """Next-day direction of NEPSE-listed stocks (probability that the next
+session closes higher), from named features (`/v1/predict`), from recent OHLCV bars
+(`/v1/predict/bars`) or through the Open Inference Protocol v2 (`/v2/...`). Every response
+names who answered in `X-Model-Version`, `X-Track` and `X-Request-Id`."""
+
+
+class PredictorApp(FastAPI):
+    """FastAPI with `ServingMiddleware` in front of everything FastAPI does per request.
+
+    The prediction hot path is answered before FastAPI's own per-request work (telemetry
+    checks, middleware stack, routing); every other request passes through to FastAPI, and
+    because the middleware sits outside Starlette's error middleware even a 500 gets the
+    identifying headers, a metric and a log line.
+    """
+
+    serving: ServingMiddleware
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.serving(scope, receive, send)
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema is None:
+        from fastapi.openapi.utils import get_openapi
+
+        from nepse_predictor.schemas import component_schemas
+
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+        )
+        schema.setdefault("components", {}).setdefault("schemas", {}).update(component_schemas())
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings if settings is not None else Settings()
+    state = ServingState(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await state.start()
+        if not gc.isenabled():  # `serve` turns it off for start-up
+            gc.freeze()
+            gc.enable()
+        try:
+            yield
+        finally:
+            await state.stop()
+            state.access_log.flush(wait=True)
+
+    app = PredictorApp(
+        title="nepse-predictor",
+        version=oip._server_version(),
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        redoc_url=None,
+    )
+    app.state.serving = state
+    app.serving = ServingMiddleware(partial(FastAPI.__call__, app), state)
+    for module in (health, predict, oip, metrics):
+        app.include_router(module.router)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,91 @@
+"""Serving settings, read from the environment (prefix ``NEPSE_``), documented in one place.
+
+NEPSE_MODEL_DIR              a model version directory (models/<version>); also read from the
+                             chapter's MODEL_PATH, which may name a file in it (its folder is
+                             used). Default: none (the server runs, not ready)
+NEPSE_TRACK                  stable | canary | blue | green | shadow (default stable), answered
+                             in the X-Track header
+NEPSE_BACKEND                onnx (default, ONNX Runtime) | xgboost
+NEPSE_REDIS_URL              e.g. redis://127.0.0.1:6379/0; unset: no cache, no prediction log
+NEPSE_MAX_BATCH_ROWS         most rows (or bar series) in one request (default 10000)
+NEPSE_MAX_BODY_BYTES         larger request bodies get 413 (default 8388608, 8 MiB)
+NEPSE_HOST, NEPSE_PORT       where `serve` listens (default 127.0.0.1, 8000)
+NEPSE_CACHE_TTL_SECONDS      prediction cache lifetime (default 3600); 0 turns the cache off
+                             and keeps the prediction log
+NEPSE_PREDICTION_STREAM      Redis stream of the prediction log (default nepse:predictions)
+NEPSE_PREDICTION_STREAM_MAXLEN  the stream is capped near this many entries (default 100000)
+NEPSE_REDIS_TIMEOUT_MS       connect and read timeout of every Redis call (default 100)
+NEPSE_SHADOW_BASELINE        the track this one's predictions are compared with, live, in the
+                             nepse_shadow_* metrics (default stable)
+NEPSE_ACCESS_LOG             one JSON log line per request (default true)
+NEPSE_LOG_FEATURES           also log the feature values of predictions (default false)
+NEPSE_GRACEFUL_TIMEOUT_SECONDS  on SIGTERM, in-flight requests get this long (default 30)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Track = Literal["stable", "canary", "blue", "green", "shadow"]
+Backend = Literal["onnx", "xgboost"]
+
+
+class Settings(BaseSettings):
+    """Everything the server reads from its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="NEPSE_", extra="ignore", populate_by_name=True)
+
+    model_dir: Path | None = Field(
+        default=None, validation_alias=AliasChoices("NEPSE_MODEL_DIR", "MODEL_PATH")
+    )
+    track: Track = "stable"
+    backend: Backend = "onnx"
+    redis_url: str | None = None
+    max_batch_rows: int = Field(default=10_000, ge=1, le=1_000_000)
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    cache_ttl_seconds: int = Field(default=3600, ge=0)
+    prediction_stream: str = Field(default="nepse:predictions", min_length=1)
+    prediction_stream_maxlen: int = Field(default=100_000, ge=1)
+    redis_timeout_ms: int = Field(default=100, ge=1, le=60_000)
+    shadow_baseline: Track = "stable"
+    access_log: bool = True
+    log_features: bool = False
+    graceful_timeout_seconds: float = Field(default=30.0, gt=0)
+
+    @field_validator("model_dir", mode="after")
+    @classmethod
+    def _directory_of_a_file(cls, value: Path | None) -> Path | None:
+        # The chapter's MODEL_PATH names the model file; its folder is the model directory.
+        if value is not None and value.is_file():
+            return value.parent
+        return value
+
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _redis_url(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip()
+            if not value:
+                return None
+            if not value.startswith(("redis://", "rediss://", "unix://")):
+                raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return value
+
+
+def describe_settings_error(exc: Exception) -> str:
+    """One readable line per bad setting, naming the variable, the value and the rule."""
+    errors = getattr(exc, "errors", None)
+    if not callable(errors):
+        return str(exc)
+    lines = []
+    for error in errors():
+        field = ".".join(str(part) for part in error.get("loc", ())) or "settings"
+        variable = "NEPSE_MODEL_DIR" if field == "model_dir" else f"NEPSE_{field.upper()}"
+        lines.append(f"{variable}={error.get('input')!r}: {error.get('msg')}")
+    return "; ".join(lines)

@@ -1,0 +1,160 @@
+"""Prometheus metrics of one server (its own registry, so tests can build many apps).
+
+nepse_http_requests_total{route,method,status}     requests answered
+nepse_http_request_duration_seconds{route}         time to answer (histogram)
+nepse_predictions_total{track,label}               predicted rows by class (label up/down)
+nepse_prediction_rows{route}                       rows per prediction request (histogram)
+nepse_model_info{version,track,backend}            1 for the loaded model
+nepse_model_ready                                  1 when a verified model is loaded
+nepse_cache_events_total{event}                    hit, miss, store, bypass (Redis skipped),
+                                                   log_written, log_dropped
+nepse_redis_errors_total                           Redis calls that failed or timed out
+nepse_shadow_comparisons_total{baseline,result}    this track's predictions paired with the
+                                                   baseline track's: agree, disagree, unpaired
+nepse_shadow_abs_diff{baseline}                    abs(p - p_baseline) (histogram)
+"""
+
+from __future__ import annotations
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
+
+LATENCY_BUCKETS = (
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+)
+ROW_BUCKETS = (1, 2, 5, 10, 50, 100, 500, 1000, 5000, 10000, 100000)
+DIFF_BUCKETS = (1e-6, 1e-5, 1e-4, 1e-3, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        r = self.registry
+        ProcessCollector(registry=r)
+        self.requests = Counter(
+            "nepse_http_requests",
+            "HTTP requests answered.",
+            ["route", "method", "status"],
+            registry=r,
+        )
+        self.duration = Histogram(
+            "nepse_http_request_duration_seconds",
+            "Time to answer an HTTP request.",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.predictions = Counter(
+            "nepse_predictions", "Predicted rows by class.", ["track", "label"], registry=r
+        )
+        self.rows = Histogram(
+            "nepse_prediction_rows",
+            "Rows per prediction request.",
+            ["route"],
+            buckets=ROW_BUCKETS,
+            registry=r,
+        )
+        self.model_info = Gauge(
+            "nepse_model_info",
+            "The model version this server answers with.",
+            ["version", "track", "backend"],
+            registry=r,
+        )
+        self.model_ready = Gauge(
+            "nepse_model_ready", "1 when a verified model is loaded.", registry=r
+        )
+        self.cache_events = Counter(
+            "nepse_cache_events",
+            "Prediction cache and prediction log events.",
+            ["event"],
+            registry=r,
+        )
+        self.redis_errors = Counter(
+            "nepse_redis_errors", "Redis calls that failed or timed out.", registry=r
+        )
+        self.shadow_comparisons = Counter(
+            "nepse_shadow_comparisons",
+            "Predictions of this track paired with the baseline track's for the same request.",
+            ["baseline", "result"],
+            registry=r,
+        )
+        self.shadow_abs_diff = Histogram(
+            "nepse_shadow_abs_diff",
+            "abs(p - p_baseline) of paired predictions.",
+            ["baseline"],
+            buckets=DIFF_BUCKETS,
+            registry=r,
+        )
+        for event in ("hit", "miss", "store", "bypass", "log_written", "log_dropped"):
+            self.cache_events.labels(event)
+        self.redis_errors.inc(0)
+        # Children cached by label values: `.labels()` costs more than the increment itself.
+        self._request_children: dict[tuple[str, str, int], tuple[object, object]] = {}
+        self._prediction_children: dict[str, tuple[object, object]] = {}
+        self._row_children: dict[str, object] = {}
+        self.cache_event = {
+            event: self.cache_events.labels(event)
+            for event in ("hit", "miss", "store", "bypass", "log_written", "log_dropped")
+        }
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        key = (route, method, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(route, method, str(status)),
+                self.duration.labels(route),
+            )
+            if len(self._request_children) < 1000:
+                self._request_children[key] = children
+        children[0].inc()  # type: ignore[attr-defined]
+        children[1].observe(seconds)  # type: ignore[attr-defined]
+
+    def observe_predictions(self, track: str, route: str, ups: int, downs: int) -> None:
+        children = self._prediction_children.get(track)
+        if children is None:
+            children = (
+                self.predictions.labels(track, "up"),
+                self.predictions.labels(track, "down"),
+            )
+            self._prediction_children[track] = children
+        if ups:
+            children[0].inc(ups)  # type: ignore[attr-defined]
+        if downs:
+            children[1].inc(downs)  # type: ignore[attr-defined]
+        rows = self._row_children.get(route)
+        if rows is None:
+            rows = self._row_children[route] = self.rows.labels(route)
+        rows.observe(ups + downs)  # type: ignore[attr-defined]
+
+    def set_model(self, version: str | None, track: str, backend: str) -> None:
+        self.model_info.clear()
+        if version is None:
+            self.model_ready.set(0)
+            return
+        self.model_info.labels(version, track, backend).set(1)
+        self.model_ready.set(1)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

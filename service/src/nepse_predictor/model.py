@@ -1,0 +1,184 @@
+"""The loaded model: ONNX Runtime by default, the XGBoost booster as a fallback.
+
+Both backends take float32 rows (rows x features, in `features.FEATURE_NAMES` order) and
+return the probability that the next session closes higher; they agree to 1e-5 (checked at
+training time and in the tests). Nothing here runs at import: `load_model` verifies the model
+directory against its checksum manifest first and then builds the backend. XGBoost is
+imported only when that backend is chosen.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nepse_predictor.artifacts import (
+    MODEL_NAME,
+    ONNX_FILE,
+    XGBOOST_FILE,
+    verify_model_dir,
+)
+from nepse_predictor.errors import ModelIntegrityError
+from nepse_predictor.features import FEATURE_NAMES
+
+log = logging.getLogger("nepse_predictor.model")
+
+BACKENDS = ("onnx", "xgboost")
+
+
+@dataclass
+class LoadedModel:
+    """A verified model version, ready to predict."""
+
+    name: str
+    version: str
+    backend: str
+    features: tuple[str, ...]
+    threshold: float
+    metadata: dict[str, Any]
+    directory: Path
+    predict_proba: Callable[[np.ndarray], np.ndarray] = field(repr=False)
+
+    @property
+    def n_features(self) -> int:
+        return len(self.features)
+
+
+def _onnx_predictor(path: Path, n_features: int) -> Callable[[np.ndarray], np.ndarray]:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    # Latency over throughput: a request's rows are few and requests run side by side on the
+    # event loop, so one thread per call and no spinning threads stealing the loop's core.
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    options.log_severity_level = 3
+    try:
+        session = ort.InferenceSession(
+            str(path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise ModelIntegrityError(f"{path}: ONNX Runtime cannot load it: {exc}") from None
+
+    inputs = session.get_inputs()
+    if len(inputs) != 1:
+        raise ModelIntegrityError(f"{path}: expected one input tensor, found {len(inputs)}")
+    shape = inputs[0].shape
+    if len(shape) != 2 or (isinstance(shape[1], int) and shape[1] != n_features):
+        raise ModelIntegrityError(
+            f"{path}: input {inputs[0].name!r} has shape {shape}; expected [N, {n_features}]"
+        )
+    if inputs[0].type != "tensor(float)":
+        raise ModelIntegrityError(f"{path}: input type is {inputs[0].type}; expected float32")
+
+    outputs = session.get_outputs()
+    probability = [o for o in outputs if o.type == "tensor(float)"]
+    if not probability:
+        raise ModelIntegrityError(
+            f"{path}: no float tensor output among {[o.name for o in outputs]} "
+            "(a ZipMap output is not supported; export without ZipMap)"
+        )
+    chosen = next((o for o in probability if "prob" in o.name.lower()), probability[-1])
+    output_names = [chosen.name]
+    input_name = inputs[0].name
+    two_columns = len(chosen.shape) == 2 and chosen.shape[1] != 1
+    # The bound C++ `run` skips the Python wrapper's per-call argument checks (names and types
+    # were checked once above); the public `run` is used if that ever stops working.
+    run = session.run
+    bound = getattr(session, "_sess", None)
+    if bound is not None:
+        try:
+            bound.run(output_names, {input_name: np.zeros((1, n_features), np.float32)}, None)
+            run = bound.run
+        except Exception:  # a different onnxruntime: stay on the public API
+            run = session.run
+    run_options = None
+
+    def predict(rows: np.ndarray) -> np.ndarray:
+        result = run(output_names, {input_name: rows}, run_options)[0]
+        return result[:, 1] if two_columns else result.reshape(-1)
+
+    predict.session = session  # type: ignore[attr-defined]  # kept alive with the closure
+    return predict
+
+
+def _xgboost_predictor(path: Path) -> Callable[[np.ndarray], np.ndarray]:
+    try:
+        import xgboost
+    except ImportError:
+        raise ModelIntegrityError(
+            "NEPSE_BACKEND=xgboost needs the xgboost package: install nepse-predictor[xgboost] "
+            "or build the image with --build-arg BACKENDS=onnx,xgboost"
+        ) from None
+
+    try:
+        booster = xgboost.Booster(model_file=str(path))
+    except xgboost.core.XGBoostError as exc:
+        raise ModelIntegrityError(f"{path}: XGBoost cannot load it: {exc}") from None
+    booster.set_param({"nthread": min(2, os.cpu_count() or 1)})
+
+    def predict(rows: np.ndarray) -> np.ndarray:
+        return np.asarray(booster.inplace_predict(rows, validate_features=False)).reshape(-1)
+
+    return predict
+
+
+def load_model(model_dir: str | Path | None, backend: str = "onnx") -> LoadedModel:
+    """Verify `model_dir` against its manifest and load it with `backend`.
+
+    Raises ModelIntegrityError whose message names the file and the problem.
+    """
+    if model_dir is None:
+        raise ModelIntegrityError(
+            "no model directory configured: set NEPSE_MODEL_DIR (or MODEL_PATH) to a "
+            "models/<version> directory"
+        )
+    if backend not in BACKENDS:
+        raise ModelIntegrityError(f"backend {backend!r} is not one of {', '.join(BACKENDS)}")
+    directory = Path(model_dir)
+    metadata = verify_model_dir(directory)
+    features = tuple(str(name) for name in metadata["features"])
+    if features != FEATURE_NAMES:
+        missing = [n for n in FEATURE_NAMES if n not in features]
+        extra = [n for n in features if n not in FEATURE_NAMES]
+        raise ModelIntegrityError(
+            f"{directory / 'metadata.json'}: features {list(features)} do not match the "
+            f"service's feature function (missing {missing}, unknown {extra}, or another order)"
+        )
+    if metadata.get("name", MODEL_NAME) != MODEL_NAME:
+        raise ModelIntegrityError(
+            f"{directory / 'metadata.json'}: name is {metadata['name']!r}, expected {MODEL_NAME!r}"
+        )
+    threshold = float(metadata.get("threshold", 0.5))
+    if backend == "onnx":
+        predict = _onnx_predictor(directory / ONNX_FILE, len(features))
+    else:
+        predict = _xgboost_predictor(directory / XGBOOST_FILE)
+
+    # One call on a zero row loads everything lazily initialised, before the first request.
+    probe = predict(np.zeros((1, len(features)), dtype=np.float32))
+    if probe.shape != (1,) or not np.isfinite(probe).all():
+        raise ModelIntegrityError(
+            f"{directory}: the {backend} backend returned {probe!r} for one row; expected one "
+            "probability"
+        )
+    return LoadedModel(
+        name=MODEL_NAME,
+        version=str(metadata["version"]),
+        backend=backend,
+        features=features,
+        threshold=threshold,
+        metadata=metadata,
+        directory=directory,
+        predict_proba=predict,
+    )

@@ -1,0 +1,54 @@
+"""HTTP routes, one module per group: health, predict (v1), oip (Open Inference Protocol v2),
+metrics. The prediction endpoints are plain `handler(state, body, request_id, fields)`
+functions: `middleware.ServingMiddleware` calls them straight from ASGI on the hot path, and
+the FastAPI routes declared here call the same functions (and carry the OpenAPI document)."""
+
+from __future__ import annotations
+
+from fastapi import Request, Response
+
+from nepse_predictor.state import Handler, ServingState, run_handler
+
+REQUEST_ID_KEY = "nepse.request_id"
+FIELDS_KEY = "nepse.log_fields"
+JSON = "application/json"
+
+
+def serving_state(request: Request) -> ServingState:
+    return request.app.state.serving
+
+
+async def answer(request: Request, handler: Handler) -> Response:
+    """Run a prediction handler for a FastAPI route."""
+    state = serving_state(request)
+    request_id = request.scope.get(REQUEST_ID_KEY) or "-"
+    fields = request.scope.setdefault(FIELDS_KEY, {})
+    status, payload = await run_handler(handler, state, await request.body(), request_id, fields)
+    return Response(payload, status_code=status, media_type=JSON)
+
+
+def json_response(payload: bytes, status: int = 200) -> Response:
+    return Response(payload, status_code=status, media_type=JSON)
+
+
+def _ref(schema: str) -> dict:
+    return {"content": {JSON: {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
+
+
+def body_of(schema: str) -> dict:
+    """openapi_extra declaring a JSON request body (schemas live in `schemas.py`)."""
+    return {"requestBody": {"required": True, **_ref(schema)}}
+
+
+def replies(ok: str, *errors: int) -> dict:
+    """OpenAPI responses: `ok` schema for 200 and the error schema for each error status."""
+    described = {
+        413: "The body or the batch is larger than the configured limits.",
+        422: "The body is not valid; `field` names the offending field.",
+        503: "No verified model is loaded.",
+        404: "No such model or version on this server.",
+    }
+    out: dict = {200: {"description": "OK", **_ref(ok)}}
+    for status in errors:
+        out[status] = {"description": described[status], **_ref("ErrorResponse")}
+    return out

@@ -1,0 +1,241 @@
+"""Open Inference Protocol v2 (KServe / MLServer / Triton REST), model `nepse-predictor`.
+
+Inference takes the features as one [N, F] tensor (columns in the order of the model
+metadata's `parameters.feature_names`) or as one [N] tensor per feature name, FP32 or FP64,
+and returns the `probability` output (FP32, [N]); `label` (INT64, [N]) on request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import numpy as np
+import orjson
+from fastapi import APIRouter, Request, Response
+
+from nepse_predictor.artifacts import MODEL_NAME
+from nepse_predictor.inputs import InferRequest, parse_infer
+from nepse_predictor.model import LoadedModel
+from nepse_predictor.routes import answer, body_of, json_response, replies, serving_state
+from nepse_predictor.state import OFFLOAD_BYTES, OFFLOAD_ROWS, ServingState
+
+INFER_PATH = f"/v2/models/{MODEL_NAME}/infer"
+ROUTE_INFER = "/v2/models/{model_name}/infer"
+_NUMPY = orjson.OPT_SERIALIZE_NUMPY
+PLATFORMS = {"onnx": "onnxruntime_onnx", "xgboost": "xgboost_xgboost"}
+
+router = APIRouter(prefix="/v2", tags=["open inference protocol v2"])
+
+
+def _render(model: LoadedModel, request: InferRequest, request_id: str, p: np.ndarray) -> bytes:
+    n = len(p)
+    outputs = []
+    for name in request.outputs:
+        if name == "probability":
+            outputs.append({"name": "probability", "shape": [n], "datatype": "FP32", "data": p})
+        else:
+            labels = (p >= model.threshold).astype(np.int64)
+            outputs.append({"name": "label", "shape": [n], "datatype": "INT64", "data": labels})
+    return orjson.dumps(
+        {
+            "model_name": model.name,
+            "model_version": model.version,
+            "id": request.id if request.id is not None else request_id,
+            "outputs": outputs,
+        },
+        option=_NUMPY,
+    )
+
+
+async def infer(
+    state: ServingState, body: bytes, request_id: str, fields: dict[str, Any]
+) -> tuple[int, bytes]:
+    model = state.require_model()
+    started = time.perf_counter()
+    limit = state.settings.max_batch_rows
+    if len(body) > OFFLOAD_BYTES:
+        request = await asyncio.to_thread(parse_infer, body, model.features, limit)
+    else:
+        request = parse_infer(body, model.features, limit)
+    rows = request.rows
+    probabilities = await state.predict(model, rows, len(rows), fields)
+    state.record(ROUTE_INFER, request_id, model, probabilities, started, fields, rows)
+    if len(probabilities) > OFFLOAD_ROWS:
+        payload = await asyncio.to_thread(_render, model, request, request_id, probabilities)
+    else:
+        payload = _render(model, request, request_id, probabilities)
+    return 200, payload
+
+
+def _server_version() -> str:
+    try:
+        return version("nepse-predictor")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def _unknown(model_name: str, model_version: str | None, state: ServingState) -> Response | None:
+    """404 for another model name, or a version this server does not hold."""
+    if model_name != MODEL_NAME:
+        message = f"model {model_name!r} is not served here; this server serves {MODEL_NAME!r}"
+        return json_response(orjson.dumps({"error": message}), 404)
+    loaded = state.model.version if state.model is not None else None
+    if model_version is not None and model_version != loaded:
+        message = f"version {model_version!r} of {MODEL_NAME!r} is not loaded here" + (
+            f"; this server has {loaded!r}" if loaded else "; no model is loaded"
+        )
+        return json_response(orjson.dumps({"error": message}), 404)
+    return None
+
+
+def _path_parameters(*names: str) -> dict:
+    # Declared by hand: typed path parameters would make FastAPI build pydantic validators at
+    # import, which costs a twentieth of the process's start-up for two strings.
+    return {
+        "parameters": [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in names
+        ]
+    }
+
+
+def _names(request: Request) -> tuple[str, str | None]:
+    params = request.path_params
+    return params["model_name"], params.get("model_version")
+
+
+@router.get("", summary="Server metadata", responses=replies("ServerMetadataResponse"))
+async def server_metadata() -> Response:
+    return json_response(
+        orjson.dumps({"name": MODEL_NAME, "version": _server_version(), "extensions": []})
+    )
+
+
+@router.get("/health/live", summary="Server live", responses=replies("LiveResponse"))
+async def server_live() -> Response:
+    return json_response(orjson.dumps({"live": True}))
+
+
+@router.get(
+    "/health/ready",
+    summary="Server ready (503 until a verified model is loaded)",
+    responses=replies("ReadyResponse", 503),
+)
+async def server_ready(request: Request) -> Response:
+    ready = serving_state(request).model is not None
+    return json_response(orjson.dumps({"ready": ready}), 200 if ready else 503)
+
+
+async def _model_ready(request: Request, model_name: str, model_version: str | None) -> Response:
+    state = serving_state(request)
+    missing = _unknown(model_name, model_version, state)
+    if missing is not None:
+        return missing
+    ready = state.model is not None
+    return json_response(orjson.dumps({"name": MODEL_NAME, "ready": ready}), 200 if ready else 503)
+
+
+async def _model_metadata(request: Request, model_name: str, model_version: str | None) -> Response:
+    state = serving_state(request)
+    missing = _unknown(model_name, model_version, state)
+    if missing is not None:
+        return missing
+    model = state.model
+    if model is None:
+        return json_response(orjson.dumps({"error": f"model not ready: {state.model_error}"}), 503)
+    width = model.n_features
+    return json_response(
+        orjson.dumps(
+            {
+                "name": MODEL_NAME,
+                "versions": [model.version],
+                "platform": PLATFORMS[model.backend],
+                "inputs": [{"name": "features", "datatype": "FP32", "shape": [-1, width]}],
+                "outputs": [
+                    {"name": "probability", "datatype": "FP32", "shape": [-1]},
+                    {"name": "label", "datatype": "INT64", "shape": [-1]},
+                ],
+                "parameters": {
+                    "feature_names": list(model.features),
+                    "threshold": model.threshold,
+                    "track": state.track,
+                    "backend": model.backend,
+                },
+            }
+        )
+    )
+
+
+async def _infer_route(request: Request, model_name: str, model_version: str | None) -> Response:
+    missing = _unknown(model_name, model_version, serving_state(request))
+    if missing is not None:
+        return missing
+    return await answer(request, infer)
+
+
+@router.get(
+    "/models/{model_name}",
+    summary="Model metadata",
+    openapi_extra=_path_parameters("model_name"),
+    responses=replies("ModelMetadataResponse", 404, 503),
+)
+async def model_metadata(request: Request) -> Response:
+    return await _model_metadata(request, *_names(request))
+
+
+@router.get(
+    "/models/{model_name}/versions/{model_version}",
+    summary="Model metadata of a version",
+    openapi_extra=_path_parameters("model_name", "model_version"),
+    responses=replies("ModelMetadataResponse", 404, 503),
+)
+async def model_version_metadata(request: Request) -> Response:
+    return await _model_metadata(request, *_names(request))
+
+
+@router.get(
+    "/models/{model_name}/ready",
+    summary="Model ready",
+    openapi_extra=_path_parameters("model_name"),
+    responses=replies("ModelReadyResponse", 404, 503),
+)
+async def model_ready(request: Request) -> Response:
+    return await _model_ready(request, *_names(request))
+
+
+@router.get(
+    "/models/{model_name}/versions/{model_version}/ready",
+    summary="Model version ready",
+    openapi_extra=_path_parameters("model_name", "model_version"),
+    responses=replies("ModelReadyResponse", 404, 503),
+)
+async def model_version_ready(request: Request) -> Response:
+    return await _model_ready(request, *_names(request))
+
+
+@router.post(
+    "/models/{model_name}/infer",
+    summary="Inference",
+    openapi_extra={**body_of("InferenceRequest"), **_path_parameters("model_name")},
+    responses=replies("InferenceResponse", 404, 413, 422, 503),
+    response_class=Response,
+)
+async def model_infer(request: Request) -> Response:
+    return await _infer_route(request, *_names(request))
+
+
+@router.post(
+    "/models/{model_name}/versions/{model_version}/infer",
+    summary="Inference on a version",
+    openapi_extra={
+        **body_of("InferenceRequest"),
+        **_path_parameters("model_name", "model_version"),
+    },
+    responses=replies("InferenceResponse", 404, 413, 422, 503),
+    response_class=Response,
+)
+async def model_version_infer(request: Request) -> Response:
+    return await _infer_route(request, *_names(request))

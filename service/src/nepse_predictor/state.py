@@ -1,0 +1,216 @@
+"""What one server process holds: settings, the loaded model (or why there is none), metrics,
+the optional Redis sink, and the shared prediction step every endpoint uses."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import numpy as np
+import orjson
+
+from nepse_predictor.config import Settings
+from nepse_predictor.errors import ModelIntegrityError
+from nepse_predictor.inputs import InputError
+from nepse_predictor.logging_setup import AccessLog
+from nepse_predictor.metrics import Metrics
+from nepse_predictor.model import LoadedModel, load_model
+
+log = logging.getLogger("nepse_predictor.server")
+
+# Above these sizes the work leaves the event loop for a worker thread, so one large batch
+# never stalls the small requests queued behind it.
+OFFLOAD_BYTES = 64 * 1024
+OFFLOAD_ROWS = 256
+
+
+class ModelNotReady(Exception):
+    """A prediction was asked for while no verified model is loaded (503)."""
+
+
+# handler(state, body, request_id, log_fields) -> (HTTP status, JSON body)
+Handler = Callable[["ServingState", bytes, str, dict[str, Any]], Awaitable[tuple[int, bytes]]]
+
+
+class ServingState:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.track = settings.track
+        self.metrics = Metrics()
+        self.access_log = AccessLog(settings.access_log)
+        self.model: LoadedModel | None = None
+        self.model_error: str = "the model has not been loaded yet"
+        self.sink: Any = None  # cache.RedisSink when NEPSE_REDIS_URL is set
+        self.track_header = settings.track.encode()
+        self.version_header = b"none"
+        self.metrics.set_model(None, self.track, settings.backend)
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Load and verify the model; on failure stay up, not ready, and say why."""
+        started = time.perf_counter()
+        directory = self.settings.model_dir
+        try:
+            model = load_model(directory, self.settings.backend)
+        except ModelIntegrityError as exc:
+            self._not_ready(str(exc))
+            return
+        except Exception as exc:  # a broken file can make a backend raise anything
+            self._not_ready(f"{directory}: cannot load the model: {type(exc).__name__}: {exc}")
+            return
+        self.model = model
+        self.model_error = ""
+        self.version_header = model.version.encode("ascii", "replace")
+        self.metrics.set_model(model.version, self.track, model.backend)
+        log.info(
+            "model loaded",
+            extra={
+                "model_version": model.version,
+                "backend": model.backend,
+                "model_dir": str(model.directory),
+                "track": self.track,
+                "load_ms": round((time.perf_counter() - started) * 1000, 1),
+            },
+        )
+
+    def _not_ready(self, reason: str) -> None:
+        self.model = None
+        self.model_error = reason
+        self.version_header = b"none"
+        self.metrics.set_model(None, self.track, self.settings.backend)
+        log.error(
+            "model not loaded; /ready stays false: %s",
+            reason,
+            extra={"model_dir": str(self.settings.model_dir), "track": self.track},
+        )
+
+    async def start(self) -> None:
+        self.load()
+        if self.settings.redis_url:
+            from nepse_predictor.cache import RedisSink  # redis is imported only when used
+
+            try:
+                sink = RedisSink(
+                    self.settings.redis_url,
+                    self.metrics,
+                    track=self.track,
+                    timeout_ms=self.settings.redis_timeout_ms,
+                    stream=self.settings.prediction_stream,
+                    maxlen=self.settings.prediction_stream_maxlen,
+                    ttl_seconds=self.settings.cache_ttl_seconds,
+                    baseline_track=self.settings.shadow_baseline,
+                )
+            except ValueError as exc:
+                log.error("NEPSE_REDIS_URL is not usable; serving without Redis: %s", exc)
+                return
+            if self.model is not None:
+                sink.threshold = self.model.threshold
+            self.sink = sink
+            await sink.start()
+
+    async def stop(self) -> None:
+        if self.sink is not None:
+            await self.sink.close()
+            self.sink = None
+
+    # --- predicting ---------------------------------------------------------------------
+
+    def require_model(self) -> LoadedModel:
+        model = self.model
+        if model is None:
+            raise ModelNotReady(self.model_error)
+        return model
+
+    async def predict(
+        self,
+        model: LoadedModel,
+        rows: np.ndarray | Callable[[], np.ndarray],
+        count: int,
+        fields: dict[str, Any],
+        cache_rows: np.ndarray | None = None,
+        cache_kind: str = "rows",
+    ) -> np.ndarray:
+        """`count` probabilities for float32 `rows`, through the cache when Redis is set up.
+
+        `rows` may be a function that makes them, called only on a cache miss; the cache key is
+        then made of `cache_rows` (the bars endpoint keys on the bars it was sent, so a hit
+        also skips computing the features).
+        """
+        sink = self.sink
+        key = None
+        if sink is not None and sink.cache_enabled:
+            from nepse_predictor.cache import cache_key
+
+            key_source = cache_rows if cache_rows is not None else rows
+            assert isinstance(key_source, np.ndarray)
+            key = cache_key(model.version, key_source, cache_kind)
+            cached = await sink.get(key, count)
+            if cached is not None:
+                fields["cache"] = "hit"
+                return cached
+            fields["cache"] = "miss" if sink.available else "bypass"
+        if callable(rows):
+            rows = await asyncio.to_thread(rows) if count > 16 else rows()
+        if count > OFFLOAD_ROWS:
+            probabilities = await asyncio.to_thread(model.predict_proba, rows)
+        else:
+            probabilities = model.predict_proba(rows)
+        probabilities = np.ascontiguousarray(probabilities, dtype=np.float32)
+        if key is not None and sink is not None and sink.available:
+            sink.put(key, probabilities)
+        return probabilities
+
+    def record(
+        self,
+        route: str,
+        request_id: str,
+        model: LoadedModel,
+        probabilities: np.ndarray,
+        started: float,
+        fields: dict[str, Any],
+        rows: np.ndarray | None = None,
+    ) -> None:
+        """Count the prediction by class and append it to the prediction log."""
+        n = len(probabilities)
+        ups = (
+            int(np.count_nonzero(probabilities >= model.threshold))
+            if n > 1
+            else int(probabilities[0] >= model.threshold)
+        )
+        self.metrics.observe_predictions(self.track, route, ups, n - ups)
+        fields["rows"] = n
+        if self.settings.log_features and rows is not None:
+            fields["features"] = rows.tolist()
+        if self.sink is not None:
+            self.sink.log_prediction(
+                request_id,
+                model.version,
+                route,
+                probabilities,
+                (time.perf_counter() - started) * 1000,
+                rows.tolist() if self.settings.log_features and rows is not None else None,
+            )
+
+
+async def run_handler(
+    handler: Handler, state: ServingState, body: bytes, request_id: str, fields: dict[str, Any]
+) -> tuple[int, bytes]:
+    """Call an endpoint handler; every failure becomes a JSON error reply, never a traceback."""
+    try:
+        return await handler(state, body, request_id, fields)
+    except InputError as exc:
+        fields["error"] = str(exc)[:300]
+        return exc.status, exc.payload()
+    except ModelNotReady as exc:
+        fields["error"] = "model not ready"
+        return 503, orjson.dumps({"error": f"model not ready: {exc}"})
+    except Exception:
+        log.exception("unexpected error while answering", extra={"request_id": request_id})
+        fields["error"] = "internal error"
+        return 500, orjson.dumps(
+            {"error": "internal error; the server log has the details", "request_id": request_id}
+        )

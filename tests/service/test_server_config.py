@@ -1,0 +1,123 @@
+"""Settings from the environment and the `serve` command's failure paths."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from nepse_predictor.config import Settings
+from testkit.net import free_port, wait_for_http
+
+
+def serve(*args: str, env: dict[str, str] | None = None, timeout: float = 60):
+    full = {k: v for k, v in os.environ.items() if not k.startswith("NEPSE_")}
+    full.pop("MODEL_PATH", None)
+    return subprocess.run(
+        [sys.executable, "-m", "nepse_predictor.cli", "serve", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**full, **(env or {})},
+    )
+
+
+def test_settings_come_from_nepse_variables(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("NEPSE_TRACK", "shadow")
+    monkeypatch.setenv("NEPSE_BACKEND", "xgboost")
+    monkeypatch.setenv("NEPSE_MAX_BATCH_ROWS", "7")
+    monkeypatch.setenv("NEPSE_REDIS_URL", "  ")
+    monkeypatch.setenv("MODEL_PATH", str(tmp_path))
+    settings = Settings()
+    assert (settings.track, settings.backend, settings.max_batch_rows) == ("shadow", "xgboost", 7)
+    assert settings.redis_url is None
+    assert settings.model_dir == tmp_path
+    assert Settings(model_dir=tmp_path / "x").model_dir == tmp_path / "x"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("NEPSE_TRACK", "purple"),
+        ("NEPSE_MAX_BATCH_ROWS", "0"),
+        ("NEPSE_BACKEND", "torch"),
+        ("NEPSE_REDIS_URL", "localhost:6379"),
+    ],
+)
+def test_a_bad_setting_stops_serve_with_its_name(variable: str, value: str) -> None:
+    done = serve(env={variable: value})
+    assert done.returncode == 2
+    assert f"{variable}={value!r}" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_bad_port_is_refused() -> None:
+    done = serve("--port", "70000")
+    assert done.returncode == 2 and "--port 70000" in done.stderr
+
+
+def test_a_port_in_use_exits_with_an_error(trained_model: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = serve("--model-dir", str(trained_model), "--port", str(port))
+    assert done.returncode != 0
+    assert "address already in use" in done.stdout.lower()
+
+
+def test_serve_trains_a_model_when_asked_and_none_exists(tmp_path: Path) -> None:
+    port = free_port()
+    target = tmp_path / "models" / "fresh"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "nepse_predictor.cli",
+            "serve",
+            "--train-if-missing",
+            "--model-dir",
+            str(target),
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/ready", timeout=240)
+        assert (target / "checksums.sha256").is_file()
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=30)[0].decode()
+    assert f"trained {target}" in output
+    assert process.returncode == 0
+
+
+@pytest.mark.parametrize("option", ["--model-dir", "--models-root"])
+def test_a_folder_of_versions_serves_a_verified_one(trained_model: Path, option: str) -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "nepse_predictor.cli",
+            "serve",
+            option,
+            str(trained_model.parent),
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/ready", timeout=60)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

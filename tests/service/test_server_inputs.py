@@ -1,0 +1,104 @@
+"""The request parsers behind the endpoints (no server needed)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from nepse_predictor.features import FEATURE_NAMES, MIN_BARS
+from nepse_predictor.inputs import InputError, parse_bars, parse_infer, parse_v1, to_float32
+
+F = FEATURE_NAMES
+
+
+def row(value: float = 0.5) -> dict[str, float]:
+    return dict.fromkeys(F, value)
+
+
+def test_v1_one_row_and_batch_keep_feature_order() -> None:
+    named = {name: float(i) for i, name in enumerate(reversed(F))}
+    one = parse_v1(json.dumps({"features": named}).encode(), F, 10)
+    assert one.dtype == np.float32 and one.shape == (1, len(F))
+    assert one[0].tolist() == [named[n] for n in F]
+    batch = parse_v1(json.dumps({"instances": [named, row()]}).encode(), F, 10)
+    assert batch.shape == (2, len(F))
+
+
+def test_integers_are_numbers_but_booleans_are_not() -> None:
+    assert parse_v1(json.dumps({"features": dict.fromkeys(F, 3)}).encode(), F, 1)[0, 0] == 3.0
+    with pytest.raises(InputError, match=r"features\.ret_1: expected a number, got boolean"):
+        parse_v1(json.dumps({"features": {**row(), "ret_1": True}}).encode(), F, 1)
+
+
+def test_batch_limit_is_413() -> None:
+    with pytest.raises(InputError) as info:
+        parse_v1(json.dumps({"instances": [row()] * 3}).encode(), F, 2)
+    assert info.value.status == 413
+
+
+@pytest.mark.parametrize("count", [1, 64, 65, 5000])
+def test_to_float32_checks_small_and_large_lists_alike(count: int) -> None:
+    values = [0.25] * count
+    assert to_float32(values, str).shape == (count,)
+    for bad, word in [
+        (float("nan"), "NaN"),
+        (float("-inf"), "-Infinity"),
+        (1e39, "float32"),
+        ("1", "string"),
+        (None, "null"),
+    ]:
+        broken = [*values[:-1], bad]
+        with pytest.raises(InputError, match=word) as info:
+            to_float32(broken, lambda i: f"v[{i}]")
+        assert info.value.field == f"v[{count - 1}]"
+
+
+def test_sums_that_overflow_are_not_mistaken_for_bad_values() -> None:
+    values = [3.0e38, 3.0e38, -1.0]
+    assert np.isfinite(to_float32(values, str)).all()
+
+
+def test_oip_matrix_flat_and_nested_give_the_same_rows() -> None:
+    flat = list(range(2 * len(F)))
+    nested = [flat[: len(F)], flat[len(F) :]]
+    for data in (flat, nested):
+        body = {"inputs": [{"name": "x", "shape": [2, len(F)], "datatype": "FP64", "data": data}]}
+        request = parse_infer(json.dumps(body).encode(), F, 10)
+        assert request.rows.shape == (2, len(F))
+        assert request.rows[1, 0] == len(F)
+        assert request.outputs == ("probability",)
+
+
+def test_oip_per_feature_tensors_are_assembled_in_feature_order() -> None:
+    inputs = [
+        {"name": n, "shape": [2], "datatype": "FP32", "data": [i, i + 100]} for i, n in enumerate(F)
+    ]
+    request = parse_infer(json.dumps({"inputs": inputs[::-1], "id": "x"}).encode(), F, 10)
+    assert request.rows[:, 3].tolist() == [3, 103]
+    assert request.id == "x"
+
+
+def test_bars_need_min_bars_and_parse_oldest_first() -> None:
+    bars = [
+        {"date": f"2026-01-{d:02d}", "open": 10, "high": 11, "low": 9, "close": 10, "volume": 5}
+        for d in range(1, MIN_BARS + 2)
+    ]
+    [series] = parse_bars(
+        json.dumps({"series": [{"symbol": "A", "bars": bars}]}).encode(), MIN_BARS, 5
+    )
+    assert series.symbol == "A" and series.as_of == bars[-1]["date"]
+    assert series.close.shape == (MIN_BARS + 1,)
+    with pytest.raises(InputError, match=f"at least {MIN_BARS}"):
+        parse_bars(
+            json.dumps({"series": [{"symbol": "A", "bars": bars[:3]}]}).encode(), MIN_BARS, 5
+        )
+
+
+def test_error_payload_names_field_and_problem() -> None:
+    error = InputError("inputs[0].data[3]", "NaN is not allowed")
+    assert json.loads(error.payload()) == {
+        "error": "inputs[0].data[3]: NaN is not allowed",
+        "field": "inputs[0].data[3]",
+    }
