@@ -2,10 +2,13 @@
 # Build the service image from the repository's Dockerfile with podman, on the local Debian
 # base image (built first if missing), with the host's CA bundle as the `cacert` build secret.
 #
-# Usage: build-image.sh [--tag IMAGE] [--bake-model] [--no-cache] [-- EXTRA PODMAN BUILD ARGS]
-#   --tag IMAGE    image name (default $NEPSE_IMAGE = localhost/nepse-predictor:dev)
-#   --bake-model   BAKE_MODEL=1: train the default model into the image
-#   --no-cache     build every layer again (a cold build)
+# Usage: build-image.sh [--tag IMAGE] [--backends LIST] [--bake-model] [--no-cache]
+#                       [-- EXTRA PODMAN BUILD ARGS]
+#   --tag IMAGE      image name (default $NEPSE_IMAGE = localhost/nepse-predictor:dev)
+#   --backends LIST  BACKENDS build argument: onnx (default) or onnx,xgboost (adds the
+#                    XGBoost fallback, NEPSE_BACKEND=xgboost)
+#   --bake-model     BAKE_MODEL=1: train the default model into the image
+#   --no-cache       build every layer again (a cold build)
 # Environment: NEPSE_BASE_IMAGE (BASE_IMAGE build argument), NEPSE_CA_BUNDLE.
 # Prints the build time and the image size on the last line.
 set -euo pipefail
@@ -13,11 +16,14 @@ set -euo pipefail
 . "$(dirname "$0")/env.sh"
 
 tag="$NEPSE_IMAGE"
+backends=onnx
 bake=0
 extra=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --tag) [ $# -ge 2 ] || nepse_die "--tag needs an image name"; tag="$2"; shift 2 ;;
+        --backends) [ $# -ge 2 ] || nepse_die "--backends needs a list (onnx or onnx,xgboost)"
+            backends="$2"; shift 2 ;;
         --bake-model) bake=1; shift ;;
         --no-cache) extra+=(--no-cache); shift ;;
         --) shift; extra+=("$@"); break ;;
@@ -36,9 +42,10 @@ created=$(TZ=UTC git -C "$NEPSE_REPO_ROOT" log -1 --format=%cd --date=format-loc
     2>/dev/null || echo 1970-01-01T00:00:00Z)
 version=$(sed -n -E 's/^version = "([^"]+)"/\1/p' "$NEPSE_REPO_ROOT/service/pyproject.toml")
 start=$(date +%s.%N)
-podman build --format docker --layers \
+podman build --format docker --layers --force-rm \
     --secret "id=cacert,src=$NEPSE_CA_BUNDLE" \
     --build-arg "BASE_IMAGE=$NEPSE_BASE_IMAGE" \
+    --build-arg "BACKENDS=$backends" \
     --build-arg "BAKE_MODEL=$bake" \
     --build-arg "VERSION=$version" \
     --build-arg "REVISION=$revision" \
