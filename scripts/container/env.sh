@@ -43,6 +43,6 @@ nepse_require() {
     local tool
     for tool in "$@"; do
         command -v "$tool" >/dev/null 2>&1 \
-            || nepse_die "'$tool' not found; run 'make tools' (scripts/container/install-tools.sh)"
+            || nepse_die "'$tool' not found; run 'make tools' (scripts/install-tools.sh)"
     done
 }

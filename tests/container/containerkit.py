@@ -64,7 +64,7 @@ def require_tools(*names: str) -> None:
     if missing:
         pytest.fail(
             f"{', '.join(missing)} not found on PATH: run `make tools` "
-            "(scripts/container/install-tools.sh installs podman, buildah, runc, debootstrap "
+            "(scripts/install-tools.sh installs podman, buildah, runc, debootstrap "
             "and docker-compose from Debian's packages)",
             pytrace=False,
         )

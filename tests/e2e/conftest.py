@@ -24,7 +24,7 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -36,6 +36,7 @@ from e2e_cluster import (
     ROOT,
     TOOLS,
     Cluster,
+    Release,
     run_tool,
     tools_env,
 )
@@ -165,3 +166,34 @@ def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]
     )
     yield name
     cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture
+def release(cluster: Cluster, namespace: str) -> Iterator[Release]:
+    """The chart's release in the test's namespace; uninstalled afterwards if still there."""
+    r = Release(cluster, namespace)
+    yield r
+    r.helm("uninstall", r.name, "--ignore-not-found", check=False)
+
+
+TIMINGS = pytest.StashKey[list[str]]()
+
+
+@pytest.fixture
+def report_timing(request: pytest.FixtureRequest) -> Callable[..., None]:
+    """Print ``TIMING key=seconds ...`` and repeat it in the summary at the end of the run."""
+
+    def report(*labels: str, **seconds: float) -> None:
+        line = " ".join(["TIMING", *labels, *(f"{k}={v:.2f}" for k, v in seconds.items())])
+        print(line)
+        request.config.stash.setdefault(TIMINGS, []).append(line)
+
+    return report
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    lines = terminalreporter.config.stash.get(TIMINGS, [])
+    if lines:
+        terminalreporter.section("control-plane timings")
+        for line in lines:
+            terminalreporter.write_line(line)
