@@ -8,7 +8,6 @@ write) is ignored. Without a Symbol column the whole file is one series.
 from __future__ import annotations
 
 import csv
-import hashlib
 import itertools
 from dataclasses import dataclass
 from datetime import date
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nepse_predictor.artifacts import sha256_of
 from nepse_predictor.errors import DataError
 from nepse_predictor.features import MIN_BARS
 
@@ -48,14 +48,6 @@ class PriceHistory:
     @property
     def rows(self) -> int:
         return sum(len(s.dates) for s in self.series)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _column_index(path: Path, header: list[str]) -> dict[str, int]:
@@ -160,7 +152,7 @@ def load_ohlcv(path: str | Path, min_rows_per_symbol: int = MIN_ROWS_PER_SYMBOL)
     series = tuple(
         _to_series(path, symbol, bars, min_rows_per_symbol) for symbol, bars in rows.items()
     )
-    return PriceHistory(path=path, sha256=file_sha256(path), series=series)
+    return PriceHistory(path=path, sha256=sha256_of(path), series=series)
 
 
 def _to_series(
