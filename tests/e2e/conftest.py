@@ -12,6 +12,10 @@ at its kubeconfig, or export ``KUBECONFIG=$(scripts/cluster-up.sh)``: a ``KUBECO
 reused when it was written by scripts/cluster-up.sh, so a shell pointed at a real cluster never
 receives test objects.
 
+Per test: ``namespace`` (a fresh namespace, deleted afterwards), ``release`` (the chart as
+release ``nepse-predictor`` in it, driven by Helm 4, uninstalled afterwards) and
+``report_timing`` (prints ``TIMING name=seconds ...`` lines, repeated in the run's summary).
+
 Tools come from .tools/ (scripts/install-tools.sh); a missing tool fails the session with the
 command that installs it.
 """
