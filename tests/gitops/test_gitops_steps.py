@@ -121,6 +121,17 @@ def test_shadow_start_and_stop_in_prod(repo: Path, nepse_gitops, helm: str) -> N
     )
 
 
+def test_a_fractional_shadow_percentage_is_kept_exactly(repo: Path, nepse_gitops, helm) -> None:
+    result = nepse_gitops(
+        repo, "shadow", "start", "--env", "prod", "--from", "staging", "--percent", "12.5"
+    )
+    assert result.code == 0, result.err
+    assert "percent: 12.5" in (repo / "environments/prod/release.yaml").read_text()
+    assert "12.5" in rendered(repo, "prod", helm)
+    status = nepse_gitops(repo, "status")
+    assert "mirrored 12.5%" in status.out
+
+
 def test_steps_refuse_when_the_environment_is_not_in_that_phase(repo: Path, nepse_gitops) -> None:
     before = snapshot(repo)
     weight = nepse_gitops(repo, "set-weight", "--env", "prod", "--weight", "5")

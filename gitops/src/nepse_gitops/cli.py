@@ -13,7 +13,7 @@ from pathlib import Path
 
 from . import gate as gate_mod
 from .change import Delivery
-from .environments import env_state, list_environments, load_environment
+from .environments import env_state, list_environments, load_environment, percent_value
 from .errors import GitopsError
 from .gitrepo import GitRepo
 from .promote import PromoteRequest, default_branch, plan, promote
@@ -106,7 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--env", required=True)
     s.add_argument("--from", dest="from_env", help="shadow the version this environment serves")
     _version_options(s)
-    s.add_argument("--percent", type=int, default=100, help="share of requests mirrored")
+    s.add_argument(
+        "--percent", type=percent_value, default=100, help="share of requests mirrored (0-100]"
+    )
     _delivery_options(s, new_branch_default=False)
     s = shadow_sub.add_parser("stop", help="end the shadow phase")
     s.add_argument("--env", required=True)

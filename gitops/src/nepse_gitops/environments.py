@@ -430,7 +430,7 @@ class EnvState:
     slots: dict[str, Version]
     canary_weight: int
     active_colour: str
-    shadow_percent: int
+    shadow_percent: float
     quarantine_image_tags: list[str] = field(default_factory=list)
     quarantine_model_versions: list[str] = field(default_factory=list)
 
@@ -500,10 +500,16 @@ def state_from_values(name: str, values: dict[str, Any]) -> EnvState:
         slots=slots,
         canary_weight=int((rollout.get("canary") or {}).get("weight") or 0),
         active_colour=colour,
-        shadow_percent=int((rollout.get("shadow") or {}).get("percent") or 0),
+        shadow_percent=percent_value((rollout.get("shadow") or {}).get("percent") or 0),
         quarantine_image_tags=[str(t) for t in quarantine.get("imageTags") or []],
         quarantine_model_versions=[str(v) for v in quarantine.get("modelVersions") or []],
     )
+
+
+def percent_value(value: object) -> float:
+    """A percentage as written (the chart accepts fractions such as 12.5); whole numbers as int."""
+    number = float(value)  # type: ignore[arg-type]
+    return int(number) if number.is_integer() else number
 
 
 def env_state(env: Environment, overrides: dict[Path, str] | None = None) -> EnvState:

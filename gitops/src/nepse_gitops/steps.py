@@ -130,7 +130,7 @@ def flip(
 def shadow_start(
     root: Path,
     env_name: str,
-    percent: int,
+    percent: float,
     req: PromoteRequest,
     delivery: Delivery,
     dry_run: bool,
@@ -139,8 +139,8 @@ def shadow_start(
 ) -> Landed:
     env = load_environment(root, env_name)
     state = env_state(env)
-    if not 1 <= percent <= 100:
-        raise UsageError(f"--percent must be between 1 and 100, got {percent}")
+    if not 0 < percent <= 100:
+        raise UsageError(f"--percent must be above 0 and at most 100, got {percent}")
     if state.strategy == "shadow":
         raise GitopsError(
             f"refusing to start a shadow in {env.name}: one is running "
