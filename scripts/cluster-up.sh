@@ -72,7 +72,9 @@ YAML
 
 log "starting etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok ($KUBE_VERSION)"
 if ! "$BIN/kwokctl" --config "$STATE/kwokctl.yaml" --name "$NAME" create cluster \
-  --kubeconfig "$KUBECONFIG_PATH" --timeout 3m --wait 2m >"$STATE/kwokctl-create.log" 2>&1; then
+  --kubeconfig "$KUBECONFIG_PATH" --timeout 3m --wait 2m \
+  --extra-args kube-controller-manager=horizontal-pod-autoscaler-sync-period=3s \
+  >"$STATE/kwokctl-create.log" 2>&1; then
   tail -n 30 "$STATE/kwokctl-create.log" >&2
   for f in "$KWOK_WORKDIR/clusters/$NAME/logs/"*.log; do
     [[ -f $f ]] && { echo "--- $f" >&2; tail -n 15 "$f" >&2; }
