@@ -7,16 +7,20 @@ from serving_kit import Server, example_row, oip_body
 INFER = "/v2/models/nepse-predictor/infer"
 
 
-def test_metrics_count_requests_by_route_method_and_status(server: Server) -> None:
+def test_metrics_count_and_time_requests_by_route_and_status(server: Server) -> None:
     route = "/v2/models/{model_name}/infer"
+    timed = "nepse_http_request_duration_seconds_count"
     ok_before = server.metric("nepse_http_requests_total", route=route, status="200")
     bad_before = server.metric("nepse_http_requests_total", route=route, status="422")
+    ok_timed_before = server.metric(timed, route=route, status="200")
+    bad_timed_before = server.metric(timed, route=route, status="422")
     for _ in range(3):
         assert server.post(INFER, oip_body([example_row()])).status_code == 200
     assert server.post(INFER, b"{").status_code == 422
     assert server.metric("nepse_http_requests_total", route=route, status="200") == ok_before + 3
     assert server.metric("nepse_http_requests_total", route=route, status="422") == bad_before + 1
-    assert server.metric("nepse_http_request_duration_seconds_count", route=route) >= 4
+    assert server.metric(timed, route=route, status="200") == ok_timed_before + 3
+    assert server.metric(timed, route=route, status="422") == bad_timed_before + 1
 
 
 def test_metrics_count_predictions_by_class_and_describe_the_model(server: Server) -> None:

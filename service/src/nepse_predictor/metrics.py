@@ -1,7 +1,7 @@
 """Prometheus metrics of one server (its own registry, so tests can build many apps).
 
 nepse_http_requests_total{route,method,status}     requests answered
-nepse_http_request_duration_seconds{route}         time to answer (histogram)
+nepse_http_request_duration_seconds{route,status}  time to answer (histogram)
 nepse_predictions_total{track,label}               predicted rows by class (label up/down)
 nepse_prediction_rows{route}                       rows per prediction request (histogram)
 nepse_model_info{version,track,backend}            1 for the loaded model
@@ -61,7 +61,7 @@ class Metrics:
         self.duration = Histogram(
             "nepse_http_request_duration_seconds",
             "Time to answer an HTTP request.",
-            ["route"],
+            ["route", "status"],
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
@@ -124,7 +124,7 @@ class Metrics:
         if children is None:
             children = (
                 self.requests.labels(route, method, str(status)),
-                self.duration.labels(route),
+                self.duration.labels(route, str(status)),
             )
             if len(self._request_children) < 1000:
                 self._request_children[key] = children
