@@ -27,6 +27,13 @@ OFFLOAD_BYTES = 64 * 1024
 OFFLOAD_ROWS = 256
 
 
+async def parse_body(parse: Callable[..., Any], body: bytes, *args: Any) -> Any:
+    """`parse(body, *args)`, on a worker thread when the body is large."""
+    if len(body) > OFFLOAD_BYTES:
+        return await asyncio.to_thread(parse, body, *args)
+    return parse(body, *args)
+
+
 class ModelNotReady(Exception):
     """A prediction was asked for while no verified model is loaded (503)."""
 

@@ -20,7 +20,7 @@ from nepse_predictor.artifacts import MODEL_NAME
 from nepse_predictor.inputs import InferRequest, parse_infer
 from nepse_predictor.model import LoadedModel
 from nepse_predictor.routes import answer, body_of, json_response, replies, serving_state
-from nepse_predictor.state import OFFLOAD_BYTES, OFFLOAD_ROWS, ServingState
+from nepse_predictor.state import OFFLOAD_ROWS, ServingState, parse_body
 
 INFER_PATH = f"/v2/models/{MODEL_NAME}/infer"
 ROUTE_INFER = "/v2/models/{model_name}/infer"
@@ -56,10 +56,7 @@ async def infer(
     model = state.require_model()
     started = time.perf_counter()
     limit = state.settings.max_batch_rows
-    if len(body) > OFFLOAD_BYTES:
-        request = await asyncio.to_thread(parse_infer, body, model.features, limit)
-    else:
-        request = parse_infer(body, model.features, limit)
+    request = await parse_body(parse_infer, body, model.features, limit)
     rows = request.rows
     probabilities = await state.predict(model, rows, len(rows), fields)
     state.record(ROUTE_INFER, request_id, model, probabilities, started, fields, rows)

@@ -14,7 +14,7 @@ from nepse_predictor.features import MIN_BARS, latest_features
 from nepse_predictor.inputs import BarSeries, InputError, parse_bars, parse_v1
 from nepse_predictor.model import LoadedModel
 from nepse_predictor.routes import answer, body_of, replies
-from nepse_predictor.state import OFFLOAD_BYTES, OFFLOAD_ROWS, ServingState
+from nepse_predictor.state import OFFLOAD_ROWS, ServingState, parse_body
 
 PREDICT_PATH = "/v1/predict"
 BARS_PATH = "/v1/predict/bars"
@@ -58,10 +58,7 @@ async def predict_rows(
     model = state.require_model()
     started = time.perf_counter()
     limit = state.settings.max_batch_rows
-    if len(body) > OFFLOAD_BYTES:
-        rows = await asyncio.to_thread(parse_v1, body, model.features, limit)
-    else:
-        rows = parse_v1(body, model.features, limit)
+    rows = await parse_body(parse_v1, body, model.features, limit)
     probabilities = await state.predict(model, rows, len(rows), fields)
     state.record(PREDICT_PATH, request_id, model, probabilities, started, fields, rows)
     if len(probabilities) > OFFLOAD_ROWS:
@@ -101,10 +98,7 @@ async def predict_bars(
     model = state.require_model()
     started = time.perf_counter()
     limit = state.settings.max_batch_rows
-    if len(body) > OFFLOAD_BYTES:
-        series, recent = await asyncio.to_thread(_parse_bars, body, limit)
-    else:
-        series, recent = _parse_bars(body, limit)
+    series, recent = await parse_body(_parse_bars, body, limit)
     computed: list[np.ndarray] = []
 
     def features() -> np.ndarray:
