@@ -195,8 +195,9 @@ install_helm_kubectl() {
   [[ $v == "$HELM3_VERSION" ]] || die "helm3 reports $v, expected $HELM3_VERSION"
   v=$("$BIN/helm4" version --template '{{.Version}}')
   [[ $v == "$HELM4_VERSION" ]] || die "helm4 reports $v, expected $HELM4_VERSION"
-  "$BIN/kubectl" version --client | grep -q "$KUBECTL_VERSION" ||
-    die "kubectl is not $KUBECTL_VERSION"
+  # Captured first: with pipefail, `grep -q` closing the pipe early would fail the check.
+  v=$("$BIN/kubectl" version --client)
+  [[ $v == *"$KUBECTL_VERSION"* ]] || die "kubectl is not $KUBECTL_VERSION"
   rm -rf "$dl"
   stamp_write helm-kubectl "$key"
 }
