@@ -1,6 +1,7 @@
 """Command line: `nepse-gitops <command>`. Run `nepse-gitops <command> --help` for details.
 
-Exit codes: 0 done, 1 refused or failed (the message says why; nothing was changed),
+Exit codes: 0 done, 1 refused or failed (the message says why; nothing was changed, except
+after a quarantine commit whose void mark failed: the message says the commit stands),
 2 usage error. `gate` has its own: 0 pass, 1 fail (rolled back), 2 error, 3 inconclusive.
 """
 
