@@ -233,9 +233,13 @@ Call with (dict "root" $ "track" "canary").
       value: "0.0.0.0"
     - name: NEPSE_PORT
       value: {{ $v.containerPort | quote }}
-    {{- with $v.redisUrl }}
+    {{- if $v.redisUrl }}
     - name: NEPSE_REDIS_URL
-      value: {{ . | quote }}
+      value: {{ $v.redisUrl | quote }}
+    - name: NEPSE_PREDICTION_STREAM
+      value: {{ $v.predictionLog.stream | quote }}
+    - name: NEPSE_PREDICTION_STREAM_MAXLEN
+      value: {{ $v.predictionLog.maxLength | int64 | quote }}
     {{- end }}
     {{- with $v.extraEnv }}
     {{- toYaml . | nindent 4 }}

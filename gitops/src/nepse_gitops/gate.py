@@ -16,8 +16,12 @@ Checks (each one only when its threshold is set):
   by the candidate (``shadowAgreement.min``)
 
 Exit codes: 0 pass, 1 fail (the release in flight is rolled back with one commit unless
-``--no-rollback``), 2 error (metrics unreachable, bad configuration), 3 inconclusive (the
-candidate has served fewer than ``minRequests`` requests).
+``--no-rollback``), 2 error (metrics unreachable, bad configuration, or the rollback was made
+but voiding the candidate's logged predictions failed), 3 inconclusive (the candidate has
+served fewer than ``minRequests`` requests).
+
+On a rollback the candidate's model version is voided in the prediction log (see
+void_mark.py): run with ``--redis-url``, printed for someone to run without it.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from .environments import Environment, EnvState, env_state, load_environment
 from .errors import GitopsError
 from .gitrepo import GitRepo
 from .rollback import flipped_since_promote
+from .void_mark import DEFAULT_STREAM, VoidRequest, print_void_command, void_predictions
 
 EXIT_PASS, EXIT_FAIL, EXIT_ERROR, EXIT_INCONCLUSIVE = 0, 1, 2, 3
 
@@ -534,7 +539,9 @@ def run_gate(
     delivery: Delivery,
     out: Printer,
     helm: str | None = None,
+    void_log: tuple[str | None, str] = (None, DEFAULT_STREAM),
 ) -> int:
+    """`void_log`: the prediction log's Redis URL (None: print the mark) and stream."""
     env = load_environment(root, env_name)
     cfg = load_gate_config(env)
     state = env_state(env)
@@ -564,24 +571,38 @@ def run_gate(
     cand_version = state.slots[tracks["candidate"]]
     reason = f"gate failed for {cand_version} ({tracks['candidate']}): {reason}"
     out(reason)
-    if rollback_on_fail:
-        from .rollback import rollback
+    void = None
+    if cand_version.model_version:
+        void = VoidRequest(
+            cand_version.model_version, f"nepse-gitops gate {env.name}: {reason}", *void_log
+        )
+    if not rollback_on_fail:
+        if void is not None:
+            out("if it is rolled back:")
+            print_void_command(void, out)
+        return EXIT_FAIL
+    from .rollback import rollback
 
+    try:
+        rollback(
+            root,
+            env.name,
+            release=True,
+            reason=reason,
+            delivery=delivery,
+            dry_run=False,
+            out=out,
+            helm=helm,
+        )
+    except GitopsError as exc:
+        raise GitopsError(
+            f"the gate failed, but the rollback commit could not be made: {exc}"
+        ) from exc
+    if void is not None:
         try:
-            rollback(
-                root,
-                env.name,
-                release=True,
-                reason=reason,
-                delivery=delivery,
-                dry_run=False,
-                out=out,
-                helm=helm,
-            )
+            void_predictions(void, out)
         except GitopsError as exc:
-            raise GitopsError(
-                f"the gate failed, but the rollback commit could not be made: {exc}"
-            ) from exc
+            raise GitopsError(f"the gate failed and {env.name} is rolled back, but {exc}") from exc
     return EXIT_FAIL
 
 

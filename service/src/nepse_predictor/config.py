@@ -12,8 +12,13 @@ NEPSE_MAX_BODY_BYTES         larger request bodies get 413 (default 8388608, 8 M
 NEPSE_HOST, NEPSE_PORT       where `serve` listens (default 127.0.0.1, 8000)
 NEPSE_CACHE_TTL_SECONDS      prediction cache lifetime (default 3600); 0 turns the cache off
                              and keeps the prediction log
-NEPSE_PREDICTION_STREAM      Redis stream of the prediction log (default nepse:predictions)
-NEPSE_PREDICTION_STREAM_MAXLEN  the stream is capped near this many entries (default 100000)
+NEPSE_PREDICTION_STREAM      Redis stream of the prediction log (default nepse:predictions);
+                             void markers live in <stream>:void (`nepse-predictor predictions`)
+NEPSE_PREDICTION_STREAM_MAXLEN  the stream is capped near this many entries (default 100000):
+                             each write trims the oldest entries first, in whole nodes, so it
+                             may hold slightly more. Under Redis memory pressure only keys with
+                             a TTL (the cache) are evicted with volatile-* policies; when none is
+                             left, new log entries are dropped and counted (log_dropped)
 NEPSE_REDIS_TIMEOUT_MS       connect and read timeout of every Redis call (default 100)
 NEPSE_SHADOW_BASELINE        the track this one's predictions are compared with, live, in the
                              nepse_shadow_* metrics (default stable)
