@@ -44,8 +44,8 @@ app.kubernetes.io/part-of: nepse-predictor
 Selector labels shared by every resource of the release (never the chart version).
 */}}
 {{- define "nepse-predictor.selectorLabels" -}}
-app.kubernetes.io/name: {{ include "nepse-predictor.name" . }}
-app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/name: {{ include "nepse-predictor.name" . | quote }}
+app.kubernetes.io/instance: {{ .Release.Name | quote }}
 {{- end }}
 
 {{/*
