@@ -14,6 +14,9 @@ CI_VALUES = sorted((CHART / "ci").glob("*-values.yaml"))
 TOOLS = Path(os.environ.get("NEPSE_TOOLS_DIR", REPO_ROOT / ".tools"))
 BIN = TOOLS / "bin"
 HELMS = ("helm3", "helm4")
+# The oldest Kubernetes the chart supports (Chart.yaml kubeVersion). Helm 3.17 would otherwise
+# assume 1.32, which the chart refuses; Helm 4 would assume a newer one than clusters may run.
+KUBE_VERSION = "1.34.0"
 
 
 class MissingTool(RuntimeError):
@@ -78,6 +81,8 @@ def template(
             CHART,
             "--namespace",
             namespace,
+            "--kube-version",
+            KUBE_VERSION,
             *helm_args(values_files, sets),
             *extra,
         ]

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 
 import pytest
-from chartkit import CHART, helm_args, run, tool
+from chartkit import CHART, KUBE_VERSION, helm_args, run, tool
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,7 @@ class Bad:
     values: str  # YAML merged over the chart defaults
     expect: str  # regex the error output must match
     sets: dict[str, str] = field(default_factory=dict)
+    with_release: bool = True  # pass RELEASE first, as an environment's release.yaml does
 
 
 CANARY = """
@@ -28,6 +29,11 @@ slots: {canary: {imageTag: "0.2.0", modelVersion: "2026.11.20-b2c3d4e"}}
 SHADOW = """
 rollout: {strategy: shadow, shadow: {percent: 25}}
 slots: {shadow: {imageTag: "0.2.0", modelVersion: "2026.11.20-b2c3d4e"}}
+"""
+
+# The stable slot every case deploys unless it says otherwise: the chart has no default release.
+RELEASE = """
+slots: {stable: {imageTag: "0.1.0", modelVersion: "2026.11.01-1a2b3c4"}}
 """
 
 SCHEMA = [
@@ -69,7 +75,27 @@ SCHEMA = [
         "slots: {stable: {imageTag: '0.1 beta'}}",
         r"slots[./]stable[./]imageTag",
     ),
-    Bad("canary-slot-empty", "rollout: {strategy: canary}", r"slots[./]canary[./]imageTag"),
+    Bad(
+        "cpu-request-not-a-quantity",
+        "resources: {requests: {cpu: lots}}",
+        r"resources[./]requests[./]cpu",
+    ),
+    Bad(
+        "router-memory-not-a-quantity",
+        "traffic: {router: {resources: {limits: {memory: 128MB}}}}",
+        r"traffic[./]router[./]resources[./]limits[./]memory",
+    ),
+    Bad(
+        "image-digest-not-sha256",
+        "slots: {stable: {imageDigest: 'sha256:1234'}}",
+        r"slots[./]stable[./]imageDigest",
+    ),
+    Bad(
+        "canary-header-value-control-character",
+        'rollout: {canary: {header: {value: "a\\tb"}}}',
+        r"rollout[./]canary[./]header[./]value",
+    ),
+    Bad("worker-processes-auto", "traffic: {router: {workerProcesses: auto}}", r"workerProcesses"),
     Bad(
         "green-slot-empty",
         "rollout: {strategy: blueGreen}\nslots: {blue: {imageTag: a, modelVersion: b}}",
@@ -89,6 +115,39 @@ SCHEMA = [
 ]
 
 VALIDATE = [
+    Bad(
+        "chart-defaults",
+        "{}",
+        r"slots\.stable\.imageTag is empty: rollout\.strategy=rolling deploys the stable slot; "
+        r"set the image tag it runs",
+        with_release=False,
+    ),
+    Bad(
+        "canary-slot-empty",
+        "rollout: {strategy: canary}",
+        r"slots\.canary\.imageTag is empty: rollout\.strategy=canary deploys the canary slot",
+    ),
+    Bad(
+        "surge-and-unavailable-zero",
+        "rollout: {rolling: {maxSurge: 0, maxUnavailable: 0}}",
+        r"rollout\.rolling\.maxSurge=0 and rollout\.rolling\.maxUnavailable=0: both 0",
+    ),
+    Bad(
+        "cpu-request-above-limit",
+        "resources: {requests: {cpu: '2'}, limits: {cpu: 1500m}}",
+        r"resources\.requests\.cpu=2 is above resources\.limits\.cpu=1500m",
+    ),
+    Bad(
+        "header-stickiness-underscore",
+        CANARY + "traffic: {provider: router}\n"
+        "rollout: {strategy: canary, canary: {stickiness: {mode: header, name: x_user}}}",
+        r'rollout\.canary\.stickiness\.name "x_user": a header name may hold only letters',
+    ),
+    Bad(
+        "grace-period-below-prestop-pause",
+        "preStopSleepSeconds: 30\nterminationGracePeriodSeconds: 30",
+        r"terminationGracePeriodSeconds=30 must exceed preStopSleepSeconds=30 by at least 5",
+    ),
     Bad(
         "shadow-without-provider",
         SHADOW,
@@ -137,10 +196,15 @@ VALIDATE = [
 def _fail_output(helm: str, verb: str, bad: Bad, tmp_path) -> str:
     values = tmp_path / "values.yaml"
     values.write_text(bad.values)
+    files = [values]
+    if bad.with_release:
+        release = tmp_path / "release.yaml"
+        release.write_text(RELEASE)
+        files.insert(0, release)
     args = [tool(helm), verb]
     if verb == "template":
         args.append("nepse-predictor")
-    result = run([*args, CHART, *helm_args([values], bad.sets)])
+    result = run([*args, CHART, "--kube-version", KUBE_VERSION, *helm_args(files, bad.sets)])
     # Helm 4's lint logs the template's `fail` message as an escaped structured-log field.
     output = (result.stdout + result.stderr).replace('\\"', '"').replace("\\n", "\n")
     assert result.returncode != 0, f"{helm} {verb} accepted {bad.id}:\n{output}"
@@ -165,5 +229,18 @@ def test_validation_reports_every_problem_at_once(helm: str, tmp_path) -> None:
     "values_file", sorted((CHART / "ci").glob("*-values.yaml")), ids=lambda p: p.name
 )
 def test_every_ci_values_file_lints_clean(helm: str, values_file) -> None:
-    result = run([tool(helm), "lint", CHART, "--strict", "-f", values_file])
+    result = run(
+        [tool(helm), "lint", CHART, "--strict", "--kube-version", KUBE_VERSION, "-f", values_file]
+    )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_lint_reports_invalid_values_as_an_error_that_carries_the_message(
+    helm: str, tmp_path
+) -> None:
+    bad = Bad("lint", "rollout: {rolling: {maxSurge: 0, maxUnavailable: 0}}", "")
+    output = _fail_output(helm, "lint", bad, tmp_path)
+    errors = [line for line in output.splitlines() if line.startswith("[ERROR]")]
+    assert len(errors) == 1, output
+    assert errors[0].startswith("[ERROR] templates/validate.yaml: "), output
+    assert "nepse-predictor: invalid values: rollout.rolling.maxSurge=0 and" in errors[0], output

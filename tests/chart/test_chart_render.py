@@ -7,7 +7,7 @@ import re
 from functools import cache
 
 import pytest
-from chartkit import CI_VALUES, render
+from chartkit import CHART, CI_VALUES, render
 
 TRACK_LABEL = "nepse-predictor/track"
 IDS = [p.name for p in CI_VALUES]
@@ -137,6 +137,6 @@ def test_names_fit_kubernetes_limits(name: str) -> None:
 
 
 def test_long_release_names_still_fit() -> None:
-    docs = render("helm4", [], release="x" * 53)
+    docs = render("helm4", [CHART / "tests" / "values" / "release.yaml"], release="x" * 53)
     for d in docs:
         assert len(d["metadata"]["name"]) <= 63, d["metadata"]["name"]

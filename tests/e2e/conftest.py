@@ -22,62 +22,14 @@ command that installs it.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import tempfile
-import time
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
-from e2e_cluster import (
-    BIN,
-    CRD_PROJECTS,
-    CRDS,
-    REQUIRED_TOOLS,
-    ROOT,
-    TOOLS,
-    Cluster,
-    Release,
-    run_tool,
-    tools_env,
-)
+from e2e_cluster import Cluster, Release
 
-
-def _reusable_kubeconfig() -> Path | None:
-    explicit = os.environ.get("NEPSE_E2E_KUBECONFIG")
-    if explicit:
-        path = Path(explicit)
-        if not path.is_file():
-            pytest.fail(f"NEPSE_E2E_KUBECONFIG={explicit}: no such file")
-        return path
-    kubeconfig = os.environ.get("KUBECONFIG")
-    if kubeconfig and ":" not in kubeconfig:
-        path = Path(kubeconfig)
-        # Only a cluster made by scripts/cluster-up.sh, which writes kwokctl.yaml beside it.
-        if path.is_file() and (path.parent / "kwokctl.yaml").is_file():
-            return path
-    return None
-
-
-def _check_tools() -> None:
-    missing = [t for t in REQUIRED_TOOLS if not (BIN / t).exists()]
-    missing += [f"crds/{p}" for p in CRD_PROJECTS if not (CRDS / p).is_dir()]
-    if missing:
-        pytest.fail(
-            f"missing under {TOOLS}: {', '.join(missing)}; run scripts/install-tools.sh",
-            pytrace=False,
-        )
-
-
-def _install_crds(cluster: Cluster) -> None:
-    files = [arg for project in CRD_PROJECTS for arg in ("-f", str(CRDS / project))]
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", *files, timeout=180)
-    cluster.kubectl(
-        "wait", "--for=condition=Established", "crd", "--all", "--timeout=120s", timeout=150
-    )
+from testkit.cluster import control_plane
 
 
 def _report(config: pytest.Config, line: str) -> None:
@@ -93,68 +45,10 @@ def _report(config: pytest.Config, line: str) -> None:
         reporter.write_line(line)
 
 
-STATE_PREFIX = "nepse-e2e-"
-
-
-def _cluster_env(state: Path) -> dict[str, str]:
-    """Environment for scripts/cluster-{up,down}.sh of the cluster kept in ``state``."""
-    env = tools_env()
-    env["NEPSE_CLUSTER_DIR"] = str(state / "cluster")
-    env["NEPSE_CLUSTER_NAME"] = "e2e-" + state.name.removeprefix(STATE_PREFIX).split("-")[0]
-    return env
-
-
-def _remove_abandoned_clusters(config: pytest.Config) -> None:
-    """Stop clusters left behind by test sessions that were killed before their teardown."""
-    for state in Path(tempfile.gettempdir()).glob(f"{STATE_PREFIX}*-*"):
-        pid = state.name.removeprefix(STATE_PREFIX).split("-")[0]
-        if not pid.isdigit() or Path(f"/proc/{pid}").exists():
-            continue
-        _report(config, f"e2e: removing the cluster abandoned by pid {pid} in {state}")
-        run_tool(
-            [ROOT / "scripts" / "cluster-down.sh"], _cluster_env(state), check=False, timeout=120
-        )
-        shutil.rmtree(state, ignore_errors=True)
-
-
 @pytest.fixture(scope="session")
 def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
     """A real control plane with the CRDs installed (see the module docstring)."""
-    _check_tools()
-    reuse = _reusable_kubeconfig()
-    if reuse is not None:
-        c = Cluster(kubeconfig=reuse, owned=False)
-        c.kubectl("get", "--raw", "/readyz", timeout=30)
-        _install_crds(c)
-        _report(request.config, f"e2e: reusing the cluster of {reuse}")
-        yield c
-        return
-
-    _remove_abandoned_clusters(request.config)
-    state = Path(tempfile.mkdtemp(prefix=f"{STATE_PREFIX}{os.getpid()}-"))
-    env = _cluster_env(state)
-
-    def teardown() -> None:
-        result = run_tool([ROOT / "scripts" / "cluster-down.sh"], env, check=False, timeout=120)
-        if result.returncode != 0:
-            _report(request.config, f"e2e: cluster-down failed:\n{result.stderr}")
-        shutil.rmtree(state, ignore_errors=True)
-
-    request.addfinalizer(teardown)
-    started = time.monotonic()
-    result = run_tool([ROOT / "scripts" / "cluster-up.sh"], env, check=False, timeout=400)
-    if result.returncode != 0:
-        pytest.fail(f"scripts/cluster-up.sh failed:\n{result.stderr}", pytrace=False)
-    c = Cluster(kubeconfig=Path(result.stdout.strip().splitlines()[-1]), owned=True)
-    c.state_dir = state
-    up = time.monotonic() - started
-    _install_crds(c)
-    c.startup_seconds = time.monotonic() - started
-    _report(
-        request.config,
-        f"e2e: control plane up in {up:.1f}s, CRDs established after {c.startup_seconds:.1f}s",
-    )
-    yield c
+    yield from control_plane(lambda line: _report(request.config, f"e2e: {line}"))
 
 
 @pytest.fixture

@@ -96,12 +96,14 @@ class Backend:
 
 def render_router_config(values: dict, upstreams: dict[str, str], port: int, temp_dir: Path) -> str:
     """nginx.conf from the chart's router ConfigMap, exactly as `helm template` renders it."""
+    router = values.get("traffic", {}).get("router", {})
     merged = {
         "slots": SLOTS,
         **values,
         "traffic": {
             "provider": "router",
             "router": {
+                **router,
                 "upstreams": upstreams,
                 "listenAddress": "127.0.0.1",
                 "port": port,

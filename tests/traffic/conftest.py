@@ -19,7 +19,6 @@ import http.server
 import os
 import re
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -31,9 +30,8 @@ import pytest
 from hostcheck import HostState
 
 from nepse_predictor import artifacts
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
-from e2e_cluster import BIN, ROOT, TOOLS, Cluster, Release, run_tool, tools_env
+from testkit.cluster import BIN, ROOT, TOOLS, Cluster, run_tool, tools_env
+from testkit.release import Release
 
 STATE = Path(os.environ.get("NEPSE_REAL_CLUSTER_DIR", TOOLS / "real-cluster"))
 HOST_IP = "10.231.0.1"

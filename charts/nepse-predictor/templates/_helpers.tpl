@@ -44,8 +44,8 @@ app.kubernetes.io/part-of: nepse-predictor
 Selector labels shared by every resource of the release (never the chart version).
 */}}
 {{- define "nepse-predictor.selectorLabels" -}}
-app.kubernetes.io/name: {{ include "nepse-predictor.name" . }}
-app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/name: {{ include "nepse-predictor.name" . | quote }}
+app.kubernetes.io/instance: {{ .Release.Name | quote }}
 {{- end }}
 
 {{/*
@@ -96,11 +96,70 @@ The colour that does not receive live traffic in blueGreen.
 {{- end }}
 
 {{/*
-Image reference of one slot. Call with (dict "root" $ "track" "canary").
+Image reference of one slot: <repository>:<imageTag>, pinned with @<imageDigest> when one is set.
+Call with (dict "root" $ "track" "canary").
 */}}
 {{- define "nepse-predictor.image" -}}
 {{- $slot := index .root.Values.slots .track }}
 {{- printf "%s:%s" .root.Values.image.repository $slot.imageTag }}
+{{- with $slot.imageDigest }}@{{ . }}{{ end }}
+{{- end }}
+
+{{/*
+A string cut to a valid label value: at most 63 characters, alphanumeric at both ends.
+Docker tags may be longer or start with "_"; the full tag stays in an annotation.
+*/}}
+{{- define "nepse-predictor.labelValue" -}}
+{{- regexReplaceAll "[^A-Za-z0-9_.-]" (toString .) "-" | trunc 63 | trimAll "_.-" }}
+{{- end }}
+
+{{/*
+A Kubernetes quantity ("250m", "1.5", "512Mi", "1e3", or a number) as a float in base units,
+for comparing and adding quantities the schema has already checked.
+*/}}
+{{- define "nepse-predictor.quantity" -}}
+{{- $q := toString . }}
+{{- $number := regexFind "^[0-9]*[.]?[0-9]*" $q }}
+{{- $suffix := trimPrefix $number $q }}
+{{- $value := float64 (default "0" $number) }}
+{{- $binary := dict "Ki" 1024 "Mi" 1048576 "Gi" 1073741824 "Ti" 1099511627776 "Pi" 1125899906842624 "Ei" 1152921504606846976 }}
+{{- $decimal := dict "k" 1e3 "M" 1e6 "G" 1e9 "T" 1e12 "P" 1e15 "E" 1e18 }}
+{{- $fraction := dict "m" 1e3 "u" 1e6 "n" 1e9 }}
+{{- if hasKey $binary $suffix }}{{ $value = mulf $value (index $binary $suffix) }}
+{{- else if hasKey $decimal $suffix }}{{ $value = mulf $value (index $decimal $suffix) }}
+{{- else if hasKey $fraction $suffix }}{{ $value = divf $value (index $fraction $suffix) }}
+{{- else if regexMatch "^[eE][+-]?[0-9]+$" $suffix }}
+{{- $exponent := int (trimPrefix "+" (substr 1 -1 $suffix)) }}
+{{- range until (ternary (sub 0 $exponent) $exponent (lt $exponent 0) | int) }}
+{{- if lt $exponent 0 }}{{ $value = divf $value 10 }}{{ else }}{{ $value = mulf $value 10 }}{{ end }}
+{{- end }}
+{{- end }}
+{{- $value }}
+{{- end }}
+
+{{/*
+Resources of the predictor containers. With model.source=url the fetched model lives in an
+emptyDir that counts against the pod's ephemeral storage: its sizeLimit is added to the
+ephemeral-storage request and limit.
+*/}}
+{{- define "nepse-predictor.predictorResources" -}}
+{{- $v := .Values }}
+{{- $resources := deepCopy (default dict $v.resources) }}
+{{- if eq $v.model.source "url" }}
+{{- $model := include "nepse-predictor.quantity" $v.model.url.sizeLimit | float64 }}
+{{- range $kind := list "requests" "limits" }}
+{{- $list := default dict (index $resources $kind) }}
+{{- $own := include "nepse-predictor.quantity" (index $list "ephemeral-storage" | default 0) | float64 }}
+{{- $bytes := addf $own $model | ceil }}
+{{- if eq (mod (int64 $bytes) 1048576) 0 }}
+{{- $_ := set $list "ephemeral-storage" (printf "%dMi" (div (int64 $bytes) 1048576)) }}
+{{- else }}
+{{- $_ := set $list "ephemeral-storage" (printf "%.0f" $bytes) }}
+{{- end }}
+{{- $_ := set $resources $kind $list }}
+{{- end }}
+{{- end }}
+{{- toYaml $resources }}
 {{- end }}
 
 {{/*
@@ -192,6 +251,15 @@ track's in-cluster Service.
 {{- end }}
 
 {{/*
+A source value of an nginx `map`, matched literally: a leading "\\" stops nginx reading it as a
+regular expression ("~...") or a parameter ("default", "hostnames", "include", "volatile"), and
+the quoted string escapes "\\" and the double quote. The schema allows only printable ASCII.
+*/}}
+{{- define "nepse-predictor.nginxMapKey" -}}
+"\\{{ . | replace "\\" "\\\\" | replace "\"" "\\\"" }}"
+{{- end }}
+
+{{/*
 nginx variable holding a request header: "x-canary" -> "$http_x_canary".
 */}}
 {{- define "nepse-predictor.nginxHeaderVar" -}}
@@ -199,12 +267,43 @@ nginx variable holding a request header: "x-canary" -> "$http_x_canary".
 {{- end }}
 
 {{/*
-Revision name of one slot on Knative: <fullname>-<track>-<imageTag>-<modelVersion>, DNS-safe.
+Revision template of one slot on Knative (metadata without the name, and spec).
+Call with (dict "root" $ "track" "canary").
+*/}}
+{{- define "nepse-predictor.knativeTemplate" -}}
+{{- $v := .root.Values }}
+{{- $k := $v.knative }}
+{{- $slot := index $v.slots .track -}}
+metadata:
+  labels:
+    {{- include "nepse-predictor.trackSelectorLabels" . | nindent 4 }}
+    app.kubernetes.io/version: {{ include "nepse-predictor.labelValue" $slot.imageTag | quote }}
+    {{- with $v.podLabels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  annotations:
+    autoscaling.knative.dev/min-scale: {{ $k.minScale | quote }}
+    autoscaling.knative.dev/max-scale: {{ $k.maxScale | quote }}
+    autoscaling.knative.dev/target: {{ $k.target | quote }}
+    nepse-predictor/image-tag: {{ $slot.imageTag | quote }}
+    nepse-predictor/model-version: {{ $slot.modelVersion | quote }}
+    {{- with $v.podAnnotations }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+spec:
+  {{- include "nepse-predictor.podSpec" . | nindent 2 }}
+{{- end }}
+
+{{/*
+Revision name of one slot on Knative: <fullname>-<track>-<hash of the revision template>.
+Knative refuses a changed template under an old name, so any change (slot, resources, probes
+...) makes a new name, and two slots never share one. The stable revision a canary refers to is
+the one an earlier release made from the same values.
 */}}
 {{- define "nepse-predictor.knativeRevision" -}}
-{{- $slot := index .root.Values.slots .track }}
-{{- $raw := printf "%s-%s-%s-%s" (include "nepse-predictor.fullname" .root) .track $slot.imageTag $slot.modelVersion }}
-{{- regexReplaceAll "[^a-z0-9-]" (lower $raw) "-" | trunc 63 | trimSuffix "-" }}
+{{- $hash := include "nepse-predictor.knativeTemplate" . | sha256sum | trunc 10 }}
+{{- $prefix := printf "%s-%s" (include "nepse-predictor.fullname" .root) .track | trunc 52 | trimSuffix "-" }}
+{{- printf "%s-%s" $prefix $hash }}
 {{- end }}
 
 {{/*
@@ -233,6 +332,10 @@ Call with (dict "root" $ "track" "canary").
       value: "0.0.0.0"
     - name: NEPSE_PORT
       value: {{ $v.containerPort | quote }}
+    {{- if ne $v.platform "knative" }}
+    - name: NEPSE_GRACEFUL_TIMEOUT_SECONDS
+      value: {{ sub (int $v.terminationGracePeriodSeconds) (add (int $v.preStopSleepSeconds) 1) | quote }}
+    {{- end }}
     {{- if $v.redisUrl }}
     - name: NEPSE_REDIS_URL
       value: {{ $v.redisUrl | quote }}
@@ -266,10 +369,16 @@ Call with (dict "root" $ "track" "canary").
     periodSeconds: {{ $v.probes.readiness.periodSeconds }}
     timeoutSeconds: {{ $v.probes.readiness.timeoutSeconds }}
     failureThreshold: {{ $v.probes.readiness.failureThreshold }}
-  {{- with $v.resources }}
-  resources:
-    {{- toYaml . | nindent 4 }}
+  {{- if ne $v.platform "knative" }}
+  lifecycle:
+    preStop:
+      # The image has no shell: the kubelet pauses, so the endpoint removal reaches every
+      # client before the server gets SIGTERM.
+      sleep:
+        seconds: {{ $v.preStopSleepSeconds }}
   {{- end }}
+  resources:
+    {{- include "nepse-predictor.predictorResources" .root | nindent 4 }}
   securityContext:
     {{- toYaml $v.securityContext | nindent 4 }}
   volumeMounts:
@@ -326,10 +435,8 @@ initContainers:
       - {{ $slot.modelSha256 | quote }}
       - --timeout
       - {{ $v.model.url.timeout | quote }}
-    {{- with $v.resources }}
     resources:
-      {{- toYaml . | nindent 6 }}
-    {{- end }}
+      {{- include "nepse-predictor.predictorResources" .root | nindent 6 }}
     securityContext:
       {{- toYaml $v.securityContext | nindent 6 }}
     volumeMounts:
@@ -420,10 +527,12 @@ http {
         '"request_time":$request_time}';
     access_log /dev/stdout nepse;
 
-    # One request id for the answer and any mirrored copy: the client's X-Request-Id or a new one.
+    # One request id for the answer and any mirrored copy: the client's X-Request-Id when it is a
+    # plain token, else one nginx makes. It is only passed on and logged: the split, the mirror
+    # sample and the stickiness cookie use nginx's own $request_id, which no client chooses.
     map $http_x_request_id $nepse_request_id {
-        ""      $request_id;
-        default $http_x_request_id;
+        "~^[A-Za-z0-9._:-]{1,128}$" $http_x_request_id;
+        default $request_id;
     }
 
     {{- range $track := include "nepse-predictor.tracks" . | fromJsonArray }}
@@ -439,24 +548,24 @@ http {
 
     # Stickiness: the same {{ $c.stickiness.name }} header always hashes to the same track.
     map {{ include "nepse-predictor.nginxHeaderVar" $c.stickiness.name }} $nepse_sticky_key {
-        ""      $nepse_request_id;
+        ""      $request_id;
         default {{ include "nepse-predictor.nginxHeaderVar" $c.stickiness.name }};
     }
     {{- else if eq $c.stickiness.mode "cookie" }}
 
     # Stickiness: the {{ $c.stickiness.name }} cookie is hashed; a first visit gets one set.
     map $cookie_{{ $c.stickiness.name }} $nepse_sticky_key {
-        ""      $nepse_request_id;
+        ""      $request_id;
         default $cookie_{{ $c.stickiness.name }};
     }
     map $cookie_{{ $c.stickiness.name }} $nepse_set_cookie {
-        ""      "{{ $c.stickiness.name }}=$nepse_request_id; Path=/; Max-Age={{ int $c.stickiness.cookieMaxAge }}; HttpOnly; SameSite=Lax";
+        ""      "{{ $c.stickiness.name }}=$request_id; Path=/; Max-Age={{ int $c.stickiness.cookieMaxAge }}; HttpOnly; SameSite=Lax";
         default "";
     }
     {{- else }}
 
-    map $nepse_request_id $nepse_sticky_key {
-        default $nepse_request_id;
+    map $request_id $nepse_sticky_key {
+        default $request_id;
     }
     {{- end }}
 
@@ -472,9 +581,10 @@ http {
     }
     {{- end }}
 
-    # Header override: {{ $c.header.name }}: {{ $c.header.value }} always reaches the canary.
+    # Header override: the {{ $c.header.name }} header with the exact value of rollout.canary.header.value
+    # always reaches the canary.
     map {{ include "nepse-predictor.nginxHeaderVar" $c.header.name }} $nepse_track {
-        {{ $c.header.value | quote }} canary;
+        {{ include "nepse-predictor.nginxMapKey" $c.header.value }} canary;
         default $nepse_weighted;
     }
     {{- else if eq $s "blueGreen" }}
@@ -497,7 +607,7 @@ http {
         '"request_id":"$nepse_request_id","sampled":$nepse_mirror_sampled,"status":$status,'
         '"upstream":"$upstream_addr","request_time":$request_time}';
     {{- if and (gt (float64 $p) 0.0) (lt (float64 $p) 100.0) }}
-    split_clients "${nepse_request_id}" $nepse_mirror_sampled {
+    split_clients "${request_id}" $nepse_mirror_sampled {
         {{ $p }}%    1;
         *       0;
     }
@@ -535,7 +645,9 @@ http {
         }
         {{- if eq $s "shadow" }}
 
-        # The shadow's answer is discarded by nginx: it never reaches a client.
+        # The shadow's answer is discarded by nginx: it never reaches a client. nginx ends a
+        # request only when its mirror is done, so a slow shadow delays the next request on the
+        # same keep-alive connection by up to 1 s + mirrorTimeout.
         location = /_nepse_mirror {
             internal;
             access_log /dev/stdout nepse_mirror;
