@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from nepse_predictor.features import FEATURE_NAMES, MIN_BARS
-from nepse_predictor.inputs import InputError, parse_bars, parse_infer, parse_v1, to_float32
+from nepse_predictor.inputs import InputError, parse_bars, parse_v1, to_float32
+from nepse_predictor.oip_request import parse_infer
 
 F = FEATURE_NAMES
 
@@ -68,7 +69,7 @@ def test_oip_matrix_flat_and_nested_give_the_same_rows() -> None:
         request = parse_infer(json.dumps(body).encode(), F, 10)
         assert request.rows.shape == (2, len(F))
         assert request.rows[1, 0] == len(F)
-        assert request.outputs == ("probability",)
+        assert [(o.name, o.binary) for o in request.outputs] == [("probability", False)]
 
 
 def test_oip_per_feature_tensors_are_assembled_in_feature_order() -> None:

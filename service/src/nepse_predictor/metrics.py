@@ -1,6 +1,11 @@
 """Prometheus metrics of one server (its own registry, so tests can build many apps).
 
-nepse_http_requests_total{route,method,status}     requests answered
+nepse_http_requests_total{route,method,status}     requests answered; route is a template of
+                                                   routes.paths or "unmatched", method one of
+                                                   METHODS or "other"
+nepse_http_refused_total{reason}                   connections closed before a request was
+                                                   read: header_too_large, too_many_headers,
+                                                   header_timeout, too_many_connections
 nepse_http_request_duration_seconds{route,status}  time to answer (histogram)
 nepse_predictions_total{track,label}               predicted rows by class (label up/down)
 nepse_prediction_rows{route}                       rows per prediction request (histogram)
@@ -45,6 +50,13 @@ LATENCY_BUCKETS = (
 ROW_BUCKETS = (1, 2, 5, 10, 50, 100, 500, 1000, 5000, 10000, 100000)
 DIFF_BUCKETS = (1e-6, 1e-5, 1e-4, 1e-3, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+# Why a connection was closed before a request was read (http_protocol).
+REFUSED_REASONS = ("header_too_large", "too_many_headers", "header_timeout", "too_many_connections")
+METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
+
+
+def method_label(method: str) -> str:
+    return method if method in METHODS else "other"
 
 
 class Metrics:
@@ -65,6 +77,13 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.refused = Counter(
+            "nepse_http_refused",
+            "Connections closed before a request was read, by reason.",
+            ["reason"],
+            registry=r,
+        )
+        self._refused = {reason: self.refused.labels(reason) for reason in REFUSED_REASONS}
         self.predictions = Counter(
             "nepse_predictions", "Predicted rows by class.", ["track", "label"], registry=r
         )
@@ -118,12 +137,16 @@ class Metrics:
             for event in ("hit", "miss", "store", "bypass", "log_written", "log_dropped")
         }
 
+    def count_refused(self, reason: str) -> None:
+        self._refused[reason].inc()
+
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """`route` must come from a closed set (route templates, "unmatched")."""
         key = (route, method, status)
         children = self._request_children.get(key)
         if children is None:
             children = (
-                self.requests.labels(route, method, str(status)),
+                self.requests.labels(route, method_label(method), str(status)),
                 self.duration.labels(route, str(status)),
             )
             if len(self._request_children) < 1000:

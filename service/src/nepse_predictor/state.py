@@ -7,7 +7,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
@@ -38,8 +39,28 @@ class ModelNotReady(Exception):
     """A prediction was asked for while no verified model is loaded (503)."""
 
 
-# handler(state, body, request_id, log_fields) -> (HTTP status, JSON body)
-Handler = Callable[["ServingState", bytes, str, dict[str, Any]], Awaitable[tuple[int, bytes]]]
+@dataclass(slots=True)
+class Incoming:
+    """What a prediction handler gets of a request."""
+
+    body: bytes
+    request_id: str
+    # Open Inference Protocol: the path's model name and version, and the binary tensor
+    # extension's Inference-Header-Content-Length (None: the whole body is JSON).
+    model_name: str | None = None
+    model_version: str | None = None
+    header_length: int | None = None
+
+
+class Reply(NamedTuple):
+    status: int
+    body: bytes
+    # Headers besides the identifying ones; a JSON content type when none is given.
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+
+
+# handler(state, request, log_fields) -> reply
+Handler = Callable[["ServingState", Incoming, dict[str, Any]], Awaitable[Reply]]
 
 
 class ServingState:
@@ -204,20 +225,26 @@ class ServingState:
 
 
 async def run_handler(
-    handler: Handler, state: ServingState, body: bytes, request_id: str, fields: dict[str, Any]
-) -> tuple[int, bytes]:
+    handler: Handler, state: ServingState, request: Incoming, fields: dict[str, Any]
+) -> Reply:
     """Call an endpoint handler; every failure becomes a JSON error reply, never a traceback."""
     try:
-        return await handler(state, body, request_id, fields)
+        return await handler(state, request, fields)
     except InputError as exc:
         fields["error"] = str(exc)[:300]
-        return exc.status, exc.payload()
+        return Reply(exc.status, exc.payload())
     except ModelNotReady as exc:
         fields["error"] = "model not ready"
-        return 503, orjson.dumps({"error": f"model not ready: {exc}"})
+        return Reply(503, orjson.dumps({"error": f"model not ready: {exc}"}))
     except Exception:
-        log.exception("unexpected error while answering", extra={"request_id": request_id})
+        log.exception("unexpected error while answering", extra={"request_id": request.request_id})
         fields["error"] = "internal error"
-        return 500, orjson.dumps(
-            {"error": "internal error; the server log has the details", "request_id": request_id}
+        return Reply(
+            500,
+            orjson.dumps(
+                {
+                    "error": "internal error; the server log has the details",
+                    "request_id": request.request_id,
+                }
+            ),
         )

@@ -14,10 +14,9 @@ from nepse_predictor.features import MIN_BARS, latest_features
 from nepse_predictor.inputs import BarSeries, InputError, parse_bars, parse_v1
 from nepse_predictor.model import LoadedModel
 from nepse_predictor.routes import answer, body_of, replies
-from nepse_predictor.state import OFFLOAD_ROWS, ServingState, parse_body
+from nepse_predictor.routes.paths import BARS_PATH, PREDICT_PATH
+from nepse_predictor.state import OFFLOAD_ROWS, Incoming, Reply, ServingState, parse_body
 
-PREDICT_PATH = "/v1/predict"
-BARS_PATH = "/v1/predict/bars"
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
 
 router = APIRouter(tags=["predict"])
@@ -52,20 +51,19 @@ def _render(
     )
 
 
-async def predict_rows(
-    state: ServingState, body: bytes, request_id: str, fields: dict[str, Any]
-) -> tuple[int, bytes]:
+async def predict_rows(state: ServingState, incoming: Incoming, fields: dict[str, Any]) -> Reply:
     model = state.require_model()
     started = time.perf_counter()
     limit = state.settings.max_batch_rows
-    rows = await parse_body(parse_v1, body, model.features, limit)
+    request_id = incoming.request_id
+    rows = await parse_body(parse_v1, incoming.body, model.features, limit)
     probabilities = await state.predict(model, rows, len(rows), fields)
     state.record(PREDICT_PATH, request_id, model, probabilities, started, fields, rows)
     if len(probabilities) > OFFLOAD_ROWS:
         payload = await asyncio.to_thread(_render, state, model, request_id, probabilities)
     else:
         payload = _render(state, model, request_id, probabilities)
-    return 200, payload
+    return Reply(200, payload)
 
 
 def _bar_features(series: list[BarSeries]) -> np.ndarray:
@@ -92,13 +90,12 @@ def _parse_bars(body: bytes, limit: int) -> tuple[list[BarSeries], np.ndarray]:
     return series, recent
 
 
-async def predict_bars(
-    state: ServingState, body: bytes, request_id: str, fields: dict[str, Any]
-) -> tuple[int, bytes]:
+async def predict_bars(state: ServingState, incoming: Incoming, fields: dict[str, Any]) -> Reply:
     model = state.require_model()
     started = time.perf_counter()
     limit = state.settings.max_batch_rows
-    series, recent = await parse_body(_parse_bars, body, limit)
+    request_id = incoming.request_id
+    series, recent = await parse_body(_parse_bars, incoming.body, limit)
     computed: list[np.ndarray] = []
 
     def features() -> np.ndarray:
@@ -122,7 +119,7 @@ async def predict_bars(
         payload = await asyncio.to_thread(_render, state, model, request_id, probabilities, extra)
     else:
         payload = _render(state, model, request_id, probabilities, extra)
-    return 200, payload
+    return Reply(200, payload)
 
 
 @router.post(
