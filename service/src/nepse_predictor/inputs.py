@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 import numpy as np
@@ -23,9 +21,6 @@ _NUMBER_TYPES = frozenset((float, int))
 _SMALL = 64  # up to this many values the checks run on Python floats, beyond with numpy
 
 _V1_KEYS = frozenset(("features", "instances"))
-_BAR_FIELDS = ("open", "high", "low", "close", "volume")
-_BAR_KEYS = frozenset((*_BAR_FIELDS, "date"))
-_SERIES_KEYS = frozenset(("symbol", "bars"))
 
 
 class InputError(ValueError):
@@ -209,107 +204,3 @@ def parse_v1(body: bytes, features: tuple[str, ...], max_rows: int) -> np.ndarra
     width = len(features)
     matrix = to_float32(flat, lambda i: f"instances[{i // width}].{features[i % width]}")
     return matrix.reshape(len(instances), width)
-
-
-# --- /v1/predict/bars -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BarSeries:
-    symbol: str
-    as_of: str | None
-    open: np.ndarray
-    high: np.ndarray
-    low: np.ndarray
-    close: np.ndarray
-    volume: np.ndarray
-
-
-def _bar_number(bar: dict[str, Any], key: str, field: str) -> float:
-    if key not in bar:
-        raise InputError(f"{field}.{key}", "missing required field")
-    problem = bad_number(bar[key])
-    if problem is not None:
-        raise InputError(f"{field}.{key}", problem)
-    return float(bar[key])
-
-
-def _parse_bar(bar: Any, field: str) -> tuple[float, float, float, float, float, str | None]:
-    if type(bar) is not dict:
-        raise InputError(field, f"expected a bar object, got {json_type(bar)}")
-    for key in bar:
-        if key not in _BAR_KEYS:
-            raise InputError(f"{field}.{key}", f"unknown field; a bar has {', '.join(_BAR_KEYS)}")
-    o, h, lo, c, v = (_bar_number(bar, key, field) for key in _BAR_FIELDS)
-    for key, value in (("open", o), ("high", h), ("low", lo), ("close", c)):
-        if value <= 0:
-            raise InputError(f"{field}.{key}", f"price must be positive, got {value:g}")
-    if v < 0:
-        raise InputError(f"{field}.volume", f"must not be negative, got {v:g}")
-    if h < max(o, c, lo):
-        raise InputError(f"{field}.high", f"{h:g} is below the bar's open, close or low")
-    if lo > min(o, c):
-        raise InputError(f"{field}.low", f"{lo:g} is above the bar's open or close")
-    day = bar.get("date")
-    if day is not None:
-        if type(day) is not str:
-            raise InputError(f"{field}.date", f"expected a YYYY-MM-DD string, got {json_type(day)}")
-        try:
-            date.fromisoformat(day)
-        except ValueError:
-            raise InputError(f"{field}.date", f"{show(day)} is not a YYYY-MM-DD date") from None
-    return o, h, lo, c, v, day
-
-
-def parse_bars(body: bytes, min_bars: int, max_series: int) -> list[BarSeries]:
-    """`{"series": [{"symbol": ..., "bars": [{open, high, low, close, volume, date?}, ...]}]}`.
-
-    Bars are oldest first; each series needs at least `min_bars` of them.
-    """
-    obj = load_json(body)
-    if type(obj) is not dict:
-        raise InputError("body", f"expected a JSON object, got {json_type(obj)}")
-    for key in obj:
-        if key != "series":
-            raise InputError(key, 'unknown field; send {"series": [...]}')
-    series = obj.get("series")
-    if type(series) is not list or not series:
-        raise InputError("series", "expected a non-empty list of {symbol, bars} objects")
-    check_rows(len(series), "series", max_series)
-    parsed: list[BarSeries] = []
-    for index, item in enumerate(series):
-        field = f"series[{index}]"
-        if type(item) is not dict:
-            raise InputError(field, f"expected an object, got {json_type(item)}")
-        for key in item:
-            if key not in _SERIES_KEYS:
-                raise InputError(f"{field}.{key}", "unknown field; a series has symbol and bars")
-        symbol = item.get("symbol")
-        if type(symbol) is not str or not 1 <= len(symbol) <= 64:
-            raise InputError(f"{field}.symbol", "expected a symbol string of 1 to 64 characters")
-        bars = item.get("bars")
-        if type(bars) is not list:
-            raise InputError(f"{field}.bars", f"expected a list of bars, got {json_type(bars)}")
-        if len(bars) < min_bars:
-            raise InputError(
-                f"{field}.bars",
-                f"has {len(bars)} bars; the features need at least {min_bars} (oldest first)",
-            )
-        values = [_parse_bar(bar, f"{field}.bars[{i}]") for i, bar in enumerate(bars)]
-        dates = [v[5] for v in values]
-        if any(d is not None for d in dates):
-            if any(d is None for d in dates):
-                missing = dates.index(None)
-                raise InputError(
-                    f"{field}.bars[{missing}].date", "missing; give dates on all bars or none"
-                )
-            for i in range(1, len(dates)):
-                if dates[i] <= dates[i - 1]:  # type: ignore[operator]
-                    raise InputError(
-                        f"{field}.bars[{i}].date",
-                        f"{dates[i]} is not after {dates[i - 1]}; send bars oldest first, "
-                        "one per session",
-                    )
-        matrix = np.array([v[:5] for v in values], dtype=np.float64)
-        parsed.append(BarSeries(symbol, dates[-1], *(matrix[:, j].copy() for j in range(5))))
-    return parsed

@@ -10,8 +10,9 @@ import numpy as np
 import orjson
 from fastapi import APIRouter, Request, Response
 
-from nepse_predictor.features import MIN_BARS, latest_features
-from nepse_predictor.inputs import BarSeries, InputError, parse_bars, parse_v1
+from nepse_predictor.bars_request import BarSeries, parse_bars
+from nepse_predictor.features import MIN_BARS, latest_features_of_many
+from nepse_predictor.inputs import InputError, parse_v1
 from nepse_predictor.model import LoadedModel
 from nepse_predictor.routes import answer, body_of, replies
 from nepse_predictor.routes.paths import BARS_PATH, PREDICT_PATH
@@ -66,8 +67,10 @@ async def predict_rows(state: ServingState, incoming: Incoming, fields: dict[str
     return Reply(200, payload)
 
 
-def _bar_features(series: list[BarSeries]) -> np.ndarray:
-    rows = np.vstack([latest_features(s.open, s.high, s.low, s.close, s.volume) for s in series])
+def _bar_features(recent: np.ndarray) -> np.ndarray:
+    """Feature rows of the series' last bars, from their last MIN_BARS bars stacked
+    (series x OHLCV x bars), all series in one pass."""
+    rows = latest_features_of_many(*(recent[:, column, :] for column in range(5)))
     bad = ~np.isfinite(rows)
     if bad.any():
         index, column = (int(i) for i in np.argwhere(bad)[0])
@@ -81,9 +84,10 @@ def _bar_features(series: list[BarSeries]) -> np.ndarray:
     return rows.astype(np.float32)
 
 
-def _parse_bars(body: bytes, limit: int) -> tuple[list[BarSeries], np.ndarray]:
-    """The series, and their last MIN_BARS bars stacked (series x OHLCV x bars) as cache key."""
-    series = parse_bars(body, MIN_BARS, limit)
+def _parse_bars(body: bytes, max_series: int, max_bars: int) -> tuple[list[BarSeries], np.ndarray]:
+    """The series, and their last MIN_BARS bars stacked (series x OHLCV x bars): the cache
+    key, and what the features are computed from."""
+    series = parse_bars(body, MIN_BARS, max_series, max_bars)
     recent = np.stack(
         [np.stack([s.open, s.high, s.low, s.close, s.volume])[:, -MIN_BARS:] for s in series]
     )
@@ -95,11 +99,11 @@ async def predict_bars(state: ServingState, incoming: Incoming, fields: dict[str
     started = time.perf_counter()
     limit = state.settings.max_batch_rows
     request_id = incoming.request_id
-    series, recent = await parse_body(_parse_bars, incoming.body, limit)
+    series, recent = await parse_body(_parse_bars, incoming.body, limit, state.settings.max_bars)
     computed: list[np.ndarray] = []
 
     def features() -> np.ndarray:
-        computed.append(_bar_features(series))
+        computed.append(_bar_features(recent))
         return computed[0]
 
     probabilities = await state.predict(
