@@ -3,6 +3,12 @@
 NEPSE_MODEL_DIR              a model version directory (models/<version>); also read from the
                              chapter's MODEL_PATH, which may name a file in it (its folder is
                              used). Default: none (the server runs, not ready)
+NEPSE_MODELS_ROOT            a folder of model versions, used when no model directory is set:
+                             the newest version is served (`serve --models-root`)
+NEPSE_MODEL_FALLBACK         under a models root, serve the newest version that verifies when
+                             newer ones do not (default false: a newest version that fails its
+                             checksums leaves the server not ready, naming the file); each
+                             version passed over is logged and reported by /ready and /metrics
 NEPSE_TRACK                  stable | canary | blue | green | shadow (default stable), answered
                              in the X-Track header
 NEPSE_BACKEND                onnx (default, ONNX Runtime) | xgboost
@@ -55,6 +61,8 @@ class Settings(BaseSettings):
     model_dir: Path | None = Field(
         default=None, validation_alias=AliasChoices("NEPSE_MODEL_DIR", "MODEL_PATH")
     )
+    models_root: Path | None = None
+    model_fallback: bool = False
     track: Track = "stable"
     backend: Backend = "onnx"
     redis_url: str | None = None

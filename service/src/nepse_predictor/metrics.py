@@ -11,6 +11,9 @@ nepse_predictions_total{track,label}               predicted rows by class (labe
 nepse_prediction_rows{route}                       rows per prediction request (histogram)
 nepse_model_info{version,track,backend}            1 for the loaded model
 nepse_model_ready                                  1 when a verified model is loaded
+nepse_model_newest                                 1 when the loaded version is the newest of
+                                                   its models root (or was named directly), 0
+                                                   when newer ones failed and were passed over
 nepse_cache_events_total{event}                    hit, miss, store, bypass (Redis skipped),
                                                    log_written, log_dropped
 nepse_redis_errors_total                           Redis calls that failed or timed out
@@ -103,6 +106,11 @@ class Metrics:
         self.model_ready = Gauge(
             "nepse_model_ready", "1 when a verified model is loaded.", registry=r
         )
+        self.model_newest = Gauge(
+            "nepse_model_newest",
+            "1 when the loaded version is the newest one; 0 when newer ones were passed over.",
+            registry=r,
+        )
         self.cache_events = Counter(
             "nepse_cache_events",
             "Prediction cache and prediction log events.",
@@ -171,13 +179,15 @@ class Metrics:
             rows = self._row_children[route] = self.rows.labels(route)
         rows.observe(ups + downs)  # type: ignore[attr-defined]
 
-    def set_model(self, version: str | None, track: str, backend: str) -> None:
+    def set_model(self, version: str | None, track: str, backend: str, newest: bool = True) -> None:
         self.model_info.clear()
         if version is None:
             self.model_ready.set(0)
+            self.model_newest.set(0)
             return
         self.model_info.labels(version, track, backend).set(1)
         self.model_ready.set(1)
+        self.model_newest.set(1 if newest else 0)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -8,11 +8,13 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
 
+from nepse_predictor.artifacts import VersionChoice, choose_model_version
 from nepse_predictor.config import Settings
 from nepse_predictor.errors import ModelIntegrityError
 from nepse_predictor.inputs import InputError
@@ -72,16 +74,53 @@ class ServingState:
         self.model: LoadedModel | None = None
         self.model_error: str = "the model has not been loaded yet"
         self.sink: Any = None  # cache.RedisSink when NEPSE_REDIS_URL is set
+        self.version_choice: VersionChoice | None = None  # when serving from a models root
         self.track_header = settings.track.encode()
         self.version_header = b"none"
         self.metrics.set_model(None, self.track, settings.backend)
 
     # --- lifecycle ----------------------------------------------------------------------
 
+    def _choose_directory(self) -> Path | None:
+        """NEPSE_MODEL_DIR, else the version chosen under NEPSE_MODELS_ROOT (logged)."""
+        settings = self.settings
+        if settings.model_dir is not None or settings.models_root is None:
+            return settings.model_dir
+        choice = choose_model_version(settings.models_root, settings.model_fallback)
+        self.version_choice = choice
+        for directory, reason in choice.skipped:
+            log.warning(
+                "model version %s skipped (NEPSE_MODEL_FALLBACK): %s",
+                directory.name,
+                reason,
+                extra={"skipped_version": directory.name, "models_root": str(choice.root)},
+            )
+        if choice.chosen is not None and choice.chosen != choice.newest:
+            log.warning(
+                "serving %s, not the newest version %s (NEPSE_MODEL_FALLBACK)",
+                choice.chosen.name,
+                choice.newest.name if choice.newest else None,
+                extra={"models_root": str(choice.root)},
+            )
+        return choice.chosen
+
     def load(self) -> None:
         """Load and verify the model; on failure stay up, not ready, and say why."""
         started = time.perf_counter()
-        directory = self.settings.model_dir
+        self.version_choice = None
+        directory = self._choose_directory()
+        choice = self.version_choice
+        if directory is None and choice is not None:
+            if choice.skipped:
+                reasons = "; ".join(reason for _, reason in choice.skipped)
+                self._not_ready(f"{choice.root}: no model version verifies ({reasons})")
+            else:
+                self._not_ready(
+                    f"{choice.root}: holds no model version; train one into it "
+                    f"(nepse-predictor train --out {choice.root}) or set NEPSE_MODEL_DIR to a "
+                    "models/<version> directory"
+                )
+            return
         try:
             model = load_model(directory, self.settings.backend)
         except ModelIntegrityError as exc:
@@ -93,7 +132,8 @@ class ServingState:
         self.model = model
         self.model_error = ""
         self.version_header = model.version.encode("ascii", "replace")
-        self.metrics.set_model(model.version, self.track, model.backend)
+        newest = choice is None or choice.chosen == choice.newest
+        self.metrics.set_model(model.version, self.track, model.backend, newest)
         log.info(
             "model loaded",
             extra={
@@ -113,7 +153,10 @@ class ServingState:
         log.error(
             "model not loaded; /ready stays false: %s",
             reason,
-            extra={"model_dir": str(self.settings.model_dir), "track": self.track},
+            extra={
+                "model_dir": str(self.settings.model_dir or self.settings.models_root),
+                "track": self.track,
+            },
         )
 
     async def start(self) -> None:
