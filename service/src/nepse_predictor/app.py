@@ -54,7 +54,9 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             description=app.description,
             routes=app.routes,
         )
-        schema.setdefault("components", {}).setdefault("schemas", {}).update(component_schemas())
+        settings = app.state.serving.settings
+        components = component_schemas(settings.max_batch_rows, settings.max_bars)
+        schema.setdefault("components", {}).setdefault("schemas", {}).update(components)
         app.openapi_schema = schema
     return app.openapi_schema
 
