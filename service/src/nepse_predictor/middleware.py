@@ -91,8 +91,8 @@ class ServingMiddleware:
 
     async def _body(
         self, receive: Any, declared: int | None, encoding: bytes | None
-    ) -> tuple[bytes, int, str]:
-        """The decoded body, or "" and the status and message of the refusal."""
+    ) -> tuple[bytes, int, str, str]:
+        """The decoded body, or "" and the status, message and field of the refusal."""
         settings = self.state.settings
         limit = settings.max_body_bytes
         try:
@@ -111,6 +111,7 @@ class ServingMiddleware:
                     f"body: larger than the limit of {limit} bytes (NEPSE_MAX_BODY_BYTES); "
                     "split the batch"
                 ),
+                "body",
             )
         except BodyTimeout:
             return (
@@ -120,10 +121,11 @@ class ServingMiddleware:
                     f"body: not received within {settings.body_timeout_seconds:g} s "
                     "(NEPSE_BODY_TIMEOUT_SECONDS)"
                 ),
+                "body",
             )
         except BadEncoding as exc:
-            return b"", exc.status, str(exc)
-        return body, 200, ""
+            return b"", exc.status, str(exc), exc.field
+        return body, 200, "", ""
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -166,13 +168,13 @@ class ServingMiddleware:
         body = b""
         if has_body:
             try:
-                body, status, problem = await self._body(receive, declared, encoding)
+                body, status, problem, field = await self._body(receive, declared, encoding)
             except ClientGone:
                 self._observe(self.routes.of(path), method, path, 499, started, rid, fields)
                 return
             if problem:
                 fields["error"] = problem
-                await self._reply(send, status, _error(problem), headers, close=True)
+                await self._reply(send, status, _error(problem, field), headers, close=True)
                 self._observe(self.routes.of(path), method, path, status, started, rid, fields)
                 return
             fast = FAST_ROUTES.get(path) if method == "POST" else None

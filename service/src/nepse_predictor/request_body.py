@@ -37,6 +37,7 @@ class BadEncoding(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+        self.field = "content-encoding" if status == 415 else "body"
 
 
 async def _receive_all(receive: Any, limit: int) -> bytes:
