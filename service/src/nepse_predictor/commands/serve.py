@@ -61,7 +61,10 @@ def _resolve_model_source(
     """
     from nepse_predictor.artifacts import MANIFEST, model_versions
 
-    if requested is not None and not (requested.is_dir() and not (requested / MANIFEST).exists()):
+    folder_of_versions = (
+        requested is not None and requested.is_dir() and not (requested / MANIFEST).exists()
+    )
+    if requested is not None and not folder_of_versions:
         if requested.exists() or not train_if_missing:
             return requested, None
         from nepse_predictor.training import train
