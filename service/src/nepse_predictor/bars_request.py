@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from nepse_predictor.features import FEATURE_NAMES, MIN_BARS, latest_features_of_many
 from nepse_predictor.inputs import (
     FLOAT32_MAX,
     InputError,
@@ -189,3 +190,32 @@ def parse_bars(body: bytes, min_bars: int, max_series: int, max_bars: int) -> li
             status=413,
         )
     return [_series(item, f"series[{i}]", min_bars) for i, item in enumerate(series)]
+
+
+def _bar_features(recent: np.ndarray) -> np.ndarray:
+    """Feature rows of the series' last bars, from their last MIN_BARS bars stacked
+    (series x OHLCV x bars), all series in one pass."""
+    rows = latest_features_of_many(*(recent[:, column, :] for column in range(5)))
+    bad = ~np.isfinite(rows)
+    if bad.any():
+        index, column = (int(i) for i in np.argwhere(bad)[0])
+        raise InputError(
+            f"series[{index}].bars",
+            f"feature {FEATURE_NAMES[column]} of the last bar is not finite; check the last "
+            f"{MIN_BARS} bars",
+        )
+    return rows.astype(np.float32)
+
+
+def parse_bars_request(
+    body: bytes, max_series: int, max_bars: int
+) -> tuple[list[dict[str, Any]], np.ndarray, np.ndarray]:
+    """Each series' symbol and as_of, their last MIN_BARS bars stacked (series x OHLCV x
+    bars; the cache key) and the feature rows of their last bars. Runs in a worker process
+    for large bodies, so it returns plain arrays, not one object per series."""
+    series = parse_bars(body, MIN_BARS, max_series, max_bars)
+    recent = np.stack(
+        [np.stack([s.open, s.high, s.low, s.close, s.volume])[:, -MIN_BARS:] for s in series]
+    )
+    labels = [{"symbol": s.symbol, "as_of": s.as_of} for s in series]
+    return labels, recent, _bar_features(recent)

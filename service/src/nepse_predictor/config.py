@@ -16,6 +16,8 @@ NEPSE_REDIS_URL              e.g. redis://127.0.0.1:6379/0; unset: no cache, no 
 NEPSE_MAX_BATCH_ROWS         most rows (or bar series) in one request (default 10000)
 NEPSE_MAX_BARS               most OHLCV bars in one /v1/predict/bars request, all series together
                              (default 50000): bounds the work one request costs; more get 413
+NEPSE_HEAVY_WORKERS          worker processes that parse request bodies over 64 KiB, away from
+                             the event loop (default 1; 0: a thread in the server process)
 NEPSE_MAX_BODY_BYTES         larger request bodies get 413 (default 8388608, 8 MiB), also after
                              decompressing a gzip or deflate body
 NEPSE_MAX_HEADER_BYTES       a larger request head (request line and headers) gets 431 and the
@@ -68,6 +70,7 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     max_batch_rows: int = Field(default=10_000, ge=1, le=1_000_000)
     max_bars: int = Field(default=50_000, ge=21, le=10_000_000)
+    heavy_workers: int = Field(default=1, ge=0, le=64)
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     max_header_bytes: int = Field(default=32 * 1024, ge=1024, le=1024 * 1024)
     max_headers: int = Field(default=100, ge=8, le=10_000)

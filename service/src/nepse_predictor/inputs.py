@@ -32,6 +32,10 @@ class InputError(ValueError):
         self.problem = problem
         self.status = status
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Raised in a worker process (heavy_work) and rebuilt here.
+        return (InputError, (self.field, self.problem, self.status))
+
     def payload(self) -> bytes:
         return orjson.dumps({"error": str(self), "field": self.field})
 

@@ -17,6 +17,7 @@ import orjson
 from nepse_predictor.artifacts import VersionChoice, choose_model_version
 from nepse_predictor.config import Settings
 from nepse_predictor.errors import ModelIntegrityError
+from nepse_predictor.heavy_work import HeavyWork
 from nepse_predictor.inputs import InputError
 from nepse_predictor.logging_setup import AccessLog
 from nepse_predictor.metrics import Metrics
@@ -24,17 +25,11 @@ from nepse_predictor.model import LoadedModel, load_model
 
 log = logging.getLogger("nepse_predictor.server")
 
-# Above these sizes the work leaves the event loop for a worker thread, so one large batch
+# Above these sizes the work leaves the event loop (a large body's parsing for a worker
+# process, `heavy_work`; predicting and rendering many rows for a thread), so one large batch
 # never stalls the small requests queued behind it.
 OFFLOAD_BYTES = 64 * 1024
 OFFLOAD_ROWS = 256
-
-
-async def parse_body(parse: Callable[..., Any], body: bytes, *args: Any) -> Any:
-    """`parse(body, *args)`, on a worker thread when the body is large."""
-    if len(body) > OFFLOAD_BYTES:
-        return await asyncio.to_thread(parse, body, *args)
-    return parse(body, *args)
 
 
 class ModelNotReady(Exception):
@@ -78,6 +73,13 @@ class ServingState:
         self.track_header = settings.track.encode()
         self.version_header = b"none"
         self.metrics.set_model(None, self.track, settings.backend)
+        self.heavy = HeavyWork(settings.heavy_workers)
+
+    async def parse_body(self, parse: Callable[..., Any], body: bytes, *args: Any) -> Any:
+        """`parse(body, *args)`, in a worker process when the body is large."""
+        if len(body) > OFFLOAD_BYTES:
+            return await self.heavy.run(parse, body, *args)
+        return parse(body, *args)
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -184,6 +186,7 @@ class ServingState:
             await sink.start()
 
     async def stop(self) -> None:
+        self.heavy.close()
         if self.sink is not None:
             await self.sink.close()
             self.sink = None
@@ -199,33 +202,27 @@ class ServingState:
     async def predict(
         self,
         model: LoadedModel,
-        rows: np.ndarray | Callable[[], np.ndarray],
+        rows: np.ndarray,
         count: int,
         fields: dict[str, Any],
         cache_rows: np.ndarray | None = None,
         cache_kind: str = "rows",
     ) -> np.ndarray:
-        """`count` probabilities for float32 `rows`, through the cache when Redis is set up.
-
-        `rows` may be a function that makes them, called only on a cache miss; the cache key is
-        then made of `cache_rows` (the bars endpoint keys on the bars it was sent, so a hit
-        also skips computing the features).
-        """
+        """`count` probabilities for float32 `rows`, through the cache when Redis is set up;
+        the cache key is made of `cache_rows` when given (the bars endpoint keys on the bars it
+        was sent)."""
         sink = self.sink
         key = None
         if sink is not None and sink.cache_enabled:
             from nepse_predictor.cache import cache_key
 
             key_source = cache_rows if cache_rows is not None else rows
-            assert isinstance(key_source, np.ndarray)
             key = cache_key(model.version, key_source, cache_kind)
             cached = await sink.get(key, count)
             if cached is not None:
                 fields["cache"] = "hit"
                 return cached
             fields["cache"] = "miss" if sink.available else "bypass"
-        if callable(rows):
-            rows = await asyncio.to_thread(rows) if count > 16 else rows()
         if count > OFFLOAD_ROWS:
             probabilities = await asyncio.to_thread(model.predict_proba, rows)
         else:

@@ -23,7 +23,7 @@ from nepse_predictor.model import LoadedModel
 from nepse_predictor.oip_request import InferRequest, parse_infer
 from nepse_predictor.routes import answer, body_of, json_response, replies, serving_state
 from nepse_predictor.routes.paths import ROUTE_INFER, ROUTE_VERSION_INFER
-from nepse_predictor.state import OFFLOAD_ROWS, Incoming, Reply, ServingState, parse_body
+from nepse_predictor.state import OFFLOAD_ROWS, Incoming, Reply, ServingState
 
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
 PLATFORMS = {"onnx": "onnxruntime_onnx", "xgboost": "xgboost_xgboost"}
@@ -73,7 +73,7 @@ def _render(model: LoadedModel, request: InferRequest, request_id: str, p: np.nd
 async def infer(state: ServingState, incoming: Incoming, fields: dict[str, Any]) -> Reply:
     model = state.require_model()
     started = time.perf_counter()
-    request = await parse_body(
+    request = await state.parse_body(
         parse_infer,
         incoming.body,
         model.features,
