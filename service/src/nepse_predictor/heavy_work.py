@@ -6,17 +6,21 @@ loop for its turn: two maximum-size bars requests raised small requests' p99 ten
 In a separate process the same work only shares the CPU, which the kernel divides fairly.
 
 The pool (NEPSE_HEAVY_WORKERS processes) starts with the first large body, not at start-up,
-and a worker that dies is replaced on the next large body.
+and a worker that dies is replaced on the next large body. Where processes cannot be started
+(no /dev/shm for the pool's semaphores, say) the work runs on a thread, with a warning.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
+
+log = logging.getLogger("nepse_predictor.server")
 
 
 class HeavyWork:
@@ -29,9 +33,17 @@ class HeavyWork:
         if self.processes == 0:
             return await asyncio.to_thread(function, *args)
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(
-                max_workers=self.processes, mp_context=multiprocessing.get_context("spawn")
-            )
+            try:
+                self._pool = ProcessPoolExecutor(
+                    max_workers=self.processes, mp_context=multiprocessing.get_context("spawn")
+                )
+            except (OSError, ImportError, NotImplementedError) as exc:
+                log.warning(
+                    "cannot start worker processes (%s); large bodies are parsed on a thread",
+                    exc,
+                )
+                self.processes = 0
+                return await asyncio.to_thread(function, *args)
         pool = self._pool
         try:
             return await asyncio.get_running_loop().run_in_executor(pool, function, *args)
