@@ -65,13 +65,20 @@ def sample_series(days: int = 60) -> dict[str, list[dict]]:
 class Server:
     """A `nepse-predictor serve` process on a free loopback port."""
 
-    def __init__(self, model_dir: Path | None, log_path: Path, env: dict[str, str]) -> None:
+    def __init__(
+        self,
+        model_dir: Path | None,
+        log_path: Path,
+        env: dict[str, str],
+        args: tuple[str, ...] = (),
+    ) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         command = [sys.executable, "-m", "nepse_predictor.cli", "serve", "--port", str(self.port)]
         if model_dir is not None:
             command += ["--model-dir", str(model_dir)]
+        command += args
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("NEPSE_")}
         full_env.pop("MODEL_PATH", None)
         full_env.update({"PYTHONUNBUFFERED": "1", **env})

@@ -3,12 +3,33 @@
 NEPSE_MODEL_DIR              a model version directory (models/<version>); also read from the
                              chapter's MODEL_PATH, which may name a file in it (its folder is
                              used). Default: none (the server runs, not ready)
+NEPSE_MODELS_ROOT            a folder of model versions, used when no model directory is set:
+                             the newest version is served (`serve --models-root`)
+NEPSE_MODEL_FALLBACK         under a models root, serve the newest version that verifies when
+                             newer ones do not (default false: a newest version that fails its
+                             checksums leaves the server not ready, naming the file); each
+                             version passed over is logged and reported by /ready and /metrics
 NEPSE_TRACK                  stable | canary | blue | green | shadow (default stable), answered
                              in the X-Track header
 NEPSE_BACKEND                onnx (default, ONNX Runtime) | xgboost
 NEPSE_REDIS_URL              e.g. redis://127.0.0.1:6379/0; unset: no cache, no prediction log
 NEPSE_MAX_BATCH_ROWS         most rows (or bar series) in one request (default 10000)
-NEPSE_MAX_BODY_BYTES         larger request bodies get 413 (default 8388608, 8 MiB)
+NEPSE_MAX_BARS               most OHLCV bars in one /v1/predict/bars request, all series together
+                             (default 50000): bounds the work one request costs; more get 413
+NEPSE_HEAVY_WORKERS          worker processes that parse request bodies over 64 KiB, away from
+                             the event loop (default 1; 0: a thread in the server process)
+NEPSE_MAX_BODY_BYTES         larger request bodies get 413 (default 8388608, 8 MiB), also after
+                             decompressing a gzip or deflate body
+NEPSE_MAX_HEADER_BYTES       a larger request head (request line and headers) gets 431 and the
+                             connection is closed (default 32768)
+NEPSE_MAX_HEADERS            more header fields get 431 (default 100)
+NEPSE_HEADER_TIMEOUT_SECONDS a request head must arrive within this long of the connection's
+                             start or of its first byte (default 10), else the connection closes
+NEPSE_BODY_TIMEOUT_SECONDS   a request body must arrive within this long of its head (default
+                             30), else 408 and the connection closes
+NEPSE_KEEP_ALIVE_SECONDS     an idle kept-alive connection is closed after this long (default 5)
+NEPSE_MAX_CONNECTIONS        connections past this many open ones are closed at once (default
+                             1000)
 NEPSE_HOST, NEPSE_PORT       where `serve` listens (default 127.0.0.1, 8000)
 NEPSE_CACHE_TTL_SECONDS      prediction cache lifetime (default 3600); 0 turns the cache off
                              and keeps the prediction log
@@ -47,11 +68,21 @@ class Settings(BaseSettings):
     model_dir: Path | None = Field(
         default=None, validation_alias=AliasChoices("NEPSE_MODEL_DIR", "MODEL_PATH")
     )
+    models_root: Path | None = None
+    model_fallback: bool = False
     track: Track = "stable"
     backend: Backend = "onnx"
     redis_url: str | None = None
     max_batch_rows: int = Field(default=10_000, ge=1, le=1_000_000)
+    max_bars: int = Field(default=50_000, ge=21, le=10_000_000)
+    heavy_workers: int = Field(default=1, ge=0, le=64)
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    max_header_bytes: int = Field(default=32 * 1024, ge=1024, le=1024 * 1024)
+    max_headers: int = Field(default=100, ge=8, le=10_000)
+    header_timeout_seconds: float = Field(default=10.0, gt=0, le=3600)
+    body_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    keep_alive_seconds: float = Field(default=5.0, gt=0, le=3600)
+    max_connections: int = Field(default=1000, ge=1, le=1_000_000)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     cache_ttl_seconds: int = Field(default=3600, ge=0)
