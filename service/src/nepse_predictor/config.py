@@ -30,6 +30,14 @@ NEPSE_BODY_TIMEOUT_SECONDS   a request body must arrive within this long of its 
 NEPSE_KEEP_ALIVE_SECONDS     an idle kept-alive connection is closed after this long (default 5)
 NEPSE_MAX_CONNECTIONS        connections past this many open ones are closed at once (default
                              1000)
+NEPSE_CONNECTION_MAX_AGE_SECONDS  a kept-alive connection older than this has its next answer
+                             sent with `connection: close` (default 15; 0: no limit), so clients
+                             behind a Service move to new pods, or to the other colour of a
+                             blue-green flip, within this long
+NEPSE_DRAIN_IDLE_SECONDS     on SIGTERM, a connection between requests is not cut at once (its
+                             client may be sending that instant): its next request is answered
+                             with `connection: close`, and it is closed if idle this long
+                             (default 2)
 NEPSE_HOST, NEPSE_PORT       where `serve` listens (default 127.0.0.1, 8000)
 NEPSE_CACHE_TTL_SECONDS      prediction cache lifetime (default 3600); 0 turns the cache off
                              and keeps the prediction log
@@ -83,6 +91,8 @@ class Settings(BaseSettings):
     body_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     keep_alive_seconds: float = Field(default=5.0, gt=0, le=3600)
     max_connections: int = Field(default=1000, ge=1, le=1_000_000)
+    connection_max_age_seconds: float = Field(default=15.0, ge=0, le=86400)
+    drain_idle_seconds: float = Field(default=2.0, gt=0, le=300)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     cache_ttl_seconds: int = Field(default=3600, ge=0)

@@ -10,7 +10,13 @@ connection:
   buffered more than one read beyond the cap;
 - a header timeout: from the connection's start, or from the first byte of a request on a
   kept-alive connection, the whole head must arrive within it, else the connection is closed;
-- a bound on open connections: past it a new connection is closed as soon as it is accepted.
+- a bound on open connections: past it a new connection is closed as soon as it is accepted;
+- a maximum age: a kept-alive connection older than it gets its next answer with
+  `connection: close`, so a client behind a Service reconnects (to the new pods of a rollout,
+  the new colour of a flip) instead of staying on one pod for ever;
+- a graceful stop that never races a client: uvicorn closes a connection between requests at
+  once, while its client may be sending the next one; here that next request is answered with
+  `connection: close`, and only a connection that stays idle is closed, after a short while.
 
 Body read timeouts and body size live in `middleware.ServingMiddleware`, which reads bodies.
 """
@@ -35,6 +41,8 @@ class ConnectionLimits:
     max_headers: int
     header_timeout_seconds: float
     max_connections: int
+    max_age_seconds: float = 0.0
+    drain_idle_seconds: float = 2.0
 
 
 class _Refused(Exception):
@@ -68,6 +76,8 @@ def limited_protocol(
             self._header_count = 0
             self._head_timer: asyncio.TimerHandle | None = None
             self._refusal: tuple[str, str] | None = None
+            self._opened_at = 0.0
+            self._stopping = False
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             if len(self.connections) >= limits.max_connections:
@@ -75,6 +85,7 @@ def limited_protocol(
                 transport.abort()
                 return
             super().connection_made(transport)
+            self._opened_at = self.loop.time()
             self._start_head_timer()
 
         def connection_lost(self, exc: Exception | None) -> None:
@@ -132,6 +143,8 @@ def limited_protocol(
             self._head_bytes = 0
             self._stop_head_timer()
             super().on_headers_complete()
+            if self.cycle is not None and (self._stopping or self._too_old()):
+                self.cycle.keep_alive = False
 
         def on_message_complete(self) -> None:
             super().on_message_complete()
@@ -139,6 +152,25 @@ def limited_protocol(
             # with its first byte (until then uvicorn's keep-alive timeout applies).
             self._in_head = True
             self._head_bytes = 0
+
+        def shutdown(self) -> None:
+            self._stopping = True
+            if self.cycle is None or self.cycle.response_complete:
+                self.loop.call_later(limits.drain_idle_seconds, self._close_if_idle)
+            else:
+                self.cycle.keep_alive = False
+
+        def _close_if_idle(self) -> None:
+            idle = self.cycle is None or self.cycle.response_complete
+            if idle and not self._in_head_started() and not self.transport.is_closing():
+                self.transport.close()
+
+        def _in_head_started(self) -> bool:
+            return self._in_head and self._head_bytes > 0
+
+        def _too_old(self) -> bool:
+            age = limits.max_age_seconds
+            return age > 0 and self.loop.time() - self._opened_at >= age
 
         def _refuse(self, reason: str, message: str) -> None:
             if self.transport.is_closing():
