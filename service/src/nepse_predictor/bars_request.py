@@ -34,7 +34,9 @@ _NUMBER_TYPES = frozenset((float, int))
 
 
 @dataclass(frozen=True)
-class BarSeries:
+class CheckedSeries:
+    """One series of a request after its checks (the request shape is schemas.BarSeries)."""
+
     symbol: str
     as_of: str | None
     open: np.ndarray
@@ -132,7 +134,7 @@ def _vectorised(bars: list[Any]) -> np.ndarray | None:
     return matrix if ok else None
 
 
-def _series(item: Any, field: str, min_bars: int) -> BarSeries:
+def _series(item: Any, field: str, min_bars: int) -> CheckedSeries:
     if type(item) is not dict:
         raise InputError(field, f"expected an object, got {json_type(item)}")
     for key in item:
@@ -156,10 +158,10 @@ def _series(item: Any, field: str, min_bars: int) -> BarSeries:
         raise AssertionError(f"{field}: a bar failed the vectorised check but none one by one")
     dates = [bar.get("date") for bar in bars]
     _check_dates(dates, f"{field}.bars")
-    return BarSeries(symbol, dates[-1], *(matrix[:, j].copy() for j in range(5)))
+    return CheckedSeries(symbol, dates[-1], *(matrix[:, j].copy() for j in range(5)))
 
 
-def parse_bars(body: bytes, min_bars: int, max_series: int, max_bars: int) -> list[BarSeries]:
+def parse_bars(body: bytes, min_bars: int, max_series: int, max_bars: int) -> list[CheckedSeries]:
     """The checked series of a bars request: at most `max_series` of them holding at most
     `max_bars` bars in all, each with at least `min_bars`."""
     obj = load_json(body)
