@@ -18,6 +18,7 @@ import functools
 import http.server
 import os
 import re
+import socket
 import subprocess
 import threading
 import time
@@ -218,13 +219,48 @@ class TrafficRelease:
 
     def install(self, *args: str) -> None:
         self.release.install(*self.base_args(), *args)
+        self.wait_routable()
 
     def upgrade(self, *args: str, wait: bool = False) -> None:
         self.release.upgrade(*self.base_args(), *args, wait=wait)
 
+    def wait_routable(self, timeout: float = 30.0) -> None:
+        """Wait until kube-proxy forwards every Service of the release.
+
+        `helm install --wait` returns when the pods are ready, a moment before kube-proxy has
+        programmed the new Services: until then a connection is refused (no request has been
+        in flight before the first install, so this is not a release losing requests).
+        """
+        slices = self.release.items("endpointslice")
+        for svc in self.release.items("service"):
+            ip, port = svc["spec"].get("clusterIP"), svc["spec"]["ports"][0]["port"]
+            name = svc["metadata"]["name"]
+            backed = any(
+                e.get("conditions", {}).get("ready")
+                for es in slices
+                if es["metadata"].get("labels", {}).get("kubernetes.io/service-name") == name
+                for e in es.get("endpoints") or []
+            )
+            if not ip or ip == "None" or not backed:
+                continue
+            self.release.cluster.wait_until(
+                f"Service {name} to forward connections",
+                lambda ip=ip, port=port: _connects(ip, port),
+                timeout=timeout,
+                interval=0.1,
+            )
+
     def service_address(self, name: str) -> tuple[str, int]:
         svc = self.release.get("service", name)
         return svc["spec"]["clusterIP"], svc["spec"]["ports"][0]["port"]
+
+
+def _connects(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ def test_canary_weight_share_and_weight_change(traffic_release, report) -> None:
     r = traffic_release
     host, port = _install_canary(r, 20)
 
-    with under_load(host, port, requests=2000, rate=200.0) as (loop, _):
+    with under_load(host, port, requests=3000, rate=200.0) as (loop, _):
         pass
     result = loop.result
     share = result.share("canary")

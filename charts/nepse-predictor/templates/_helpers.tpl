@@ -520,6 +520,13 @@ http {
     uwsgi_temp_path {{ $tmp }}/uwsgi;
     scgi_temp_path {{ $tmp }}/scgi;
     keepalive_timeout 65s;
+    {{- if gt (int $v.preStopSleepSeconds) 0 }}
+    # A client connection older than the preStop pause gets its next answer with
+    # "Connection: close". A router pod being replaced so sees every busy client reconnect (to
+    # the new pods) during its pause, instead of cutting kept-alive connections when it quits,
+    # which would race a client sending its next request.
+    keepalive_time {{ int $v.preStopSleepSeconds }}s;
+    {{- end }}
 
     log_format nepse escape=json '{"time":"$time_iso8601","request_id":"$nepse_request_id",'
         '"method":"$request_method","uri":"$request_uri","status":$status,'
