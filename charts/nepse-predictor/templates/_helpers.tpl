@@ -495,6 +495,27 @@ affinity:
 nginx.conf of the router. Every address comes from nepse-predictor.routerUpstream, so the same
 configuration runs in the cluster and, with traffic.router.upstreams pointing at loopback, in tests.
 */}}
+{{/*
+The prediction routes, as the service labels its request metrics (route templates): the alert
+rules judge a track by these routes only, as `nepse-gitops gate` does, so readiness, health,
+metadata and unmatched requests never count. The same list is PREDICTION_ROUTES in the
+service's routes/paths.py and in nepse_gitops/prediction_routes.py; a test proves they agree.
+*/}}
+{{- define "nepse-predictor.predictionRoutes" -}}
+{{- list "/v1/predict" "/v1/predict/bars" "/v2/models/{model_name}/infer" "/v2/models/{model_name}/versions/{model_version}/infer" | toJson }}
+{{- end }}
+
+{{/*
+A PromQL regex matching exactly the prediction routes.
+*/}}
+{{- define "nepse-predictor.predictionRouteRegex" -}}
+{{- $routes := list }}
+{{- range include "nepse-predictor.predictionRoutes" . | fromJsonArray }}
+{{- $routes = append $routes (. | replace "{" "\\{" | replace "}" "\\}") }}
+{{- end }}
+{{- join "|" $routes }}
+{{- end }}
+
 {{- define "nepse-predictor.routerConfig" -}}
 {{- $v := .Values }}
 {{- $r := $v.traffic.router }}
