@@ -39,13 +39,14 @@ test: tools ## run every test tier (installs what it needs first)
 	done; \
 	echo "==> all tiers passed in $$((SECONDS - started)) s"
 
-lint: setup ## ruff, yamllint, hadolint, actionlint, shellcheck
+lint: setup ## ruff, yamllint, hadolint, actionlint, shellcheck; kube-score and checkov on the chart
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/yamllint --strict .
 	$(BIN)/hadolint Dockerfile
 	$(WITH_TOOLS) actionlint .github/workflows/*.yml
 	shellcheck scripts/*.sh scripts/container/*.sh scripts/real-cluster/*.sh .ci/run
+	$(WITH_TOOLS) $(BIN)/python scripts/chart_policy.py
 
 test-unit: setup ## service, gitops and tooling tests (real uvicorn, redis-server, git, helm)
 	$(PYTEST) tests/service tests/gitops tests/tooling

@@ -6,7 +6,7 @@ Kubernetes the chart supports, and applied with `kubectl apply --server-side --d
 to a local kube-apiserver that has the CRDs of Istio, the Gateway API, Knative and the
 Prometheus Operator installed, so CRD schemas and CEL rules judge the custom resources too.
 
-Bounded: NEPSE_PROPERTY_EXAMPLES examples (default 40) from a fixed NEPSE_PROPERTY_SEED, so a
+Bounded: NEPSE_PROPERTY_EXAMPLES examples (default 60) from a fixed NEPSE_PROPERTY_SEED, so a
 run is repeatable; raise the count or change the seed to explore further. A failure is reported
 as drawn; NEPSE_PROPERTY_SHRINK=1 lets Hypothesis shrink it (each step renders and applies,
 so that takes minutes).
@@ -30,7 +30,7 @@ from testkit.cluster import Cluster
 
 pytestmark = pytest.mark.slow
 
-EXAMPLES = int(os.environ.get("NEPSE_PROPERTY_EXAMPLES", "40"))
+EXAMPLES = int(os.environ.get("NEPSE_PROPERTY_EXAMPLES", "60"))
 SEED = int(os.environ.get("NEPSE_PROPERTY_SEED", "12"))
 PHASES = [Phase.explicit, Phase.generate] + (
     [Phase.shrink] if os.environ.get("NEPSE_PROPERTY_SHRINK") == "1" else []
@@ -59,6 +59,8 @@ def _render(values: dict[str, Any], namespace: str, workdir: Path) -> tuple[bool
     return result.returncode == 0, result.stdout if result.returncode == 0 else result.stderr
 
 
+# Hypothesis describes the whole schema walk in a failure report; that repr is long, not wrong.
+@pytest.mark.filterwarnings("ignore:Generating overly large repr")
 def test_schema_valid_values_render_manifests_the_api_server_accepts(
     api_server: Cluster, dry_run_namespace: str, capsys: pytest.CaptureFixture
 ) -> None:
@@ -105,6 +107,6 @@ def test_schema_valid_values_render_manifests_the_api_server_accepts(
     check()
     with capsys.disabled():
         print(f"\n[property] {EXAMPLES} examples (seed {SEED}): {dict(outcomes)}")
-    assert outcomes["accepted by the API server"] >= EXAMPLES // 4, (
+    assert outcomes["accepted by the API server"] >= EXAMPLES // 8, (
         f"too few drawings rendered to test the API server: {dict(outcomes)}"
     )

@@ -140,3 +140,29 @@ def test_long_release_names_still_fit() -> None:
     docs = render("helm4", [CHART / "tests" / "values" / "release.yaml"], release="x" * 53)
     for d in docs:
         assert len(d["metadata"]["name"]) <= 63, d["metadata"]["name"]
+
+
+def _knative_revision(**sets: str) -> str:
+    values = {
+        "platform": "knative",
+        "slots.stable.imageTag": "7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b",
+        "slots.stable.modelVersion": "2026.11.24-e93b5a2",
+        **sets,
+    }
+    (service,) = [d for d in render("helm4", [], values) if d["kind"] == "Service"]
+    return service["spec"]["template"]["metadata"]["name"]
+
+
+def test_knative_revisions_of_two_models_on_one_sha_tag_have_different_names() -> None:
+    first = _knative_revision()
+    second = _knative_revision(**{"slots.stable.modelVersion": "2026.11.25-f01c6b3"})
+    assert first != second
+    assert all(len(name) <= 63 for name in (first, second))
+
+
+def test_a_knative_template_change_that_leaves_the_slot_alone_gets_a_new_revision_name() -> None:
+    assert _knative_revision() != _knative_revision(**{"resources.requests.memory": "768Mi"})
+
+
+def test_the_same_values_keep_the_knative_revision_name() -> None:
+    assert _knative_revision() == _knative_revision()

@@ -95,7 +95,7 @@ PASSTHROUGH: dict[str, list[Any]] = {
 
 
 def _slots() -> st.SearchStrategy[dict[str, dict[str, str]]]:
-    """Every slot, filled nine times in ten: an empty slot that the strategy deploys only makes
+    """Every slot, filled 19 times in 20: an empty slot that the strategy deploys only makes
     validate.yaml refuse the values, which says little about what the API server accepts."""
     filled = st.fixed_dictionaries(
         {
@@ -105,7 +105,7 @@ def _slots() -> st.SearchStrategy[dict[str, dict[str, str]]]:
         },
         optional={"imageDigest": st.sampled_from(["", "sha256:" + SHA256])},
     )
-    slot = st.one_of(*[filled] * 9, st.just({"imageTag": "", "modelVersion": ""}))
+    slot = st.one_of(*[filled] * 19, st.just({"imageTag": "", "modelVersion": ""}))
     return st.fixed_dictionaries(
         {name: slot for name in ("stable", "canary", "shadow", "blue", "green")}
     )

@@ -16,7 +16,13 @@ from e2e_cluster import Cluster, Release, environment_value_files, value_args
 
 pytestmark = pytest.mark.slow
 
+# The chart has no default release: every install names the stable slot.
+STABLE = [
+    "--set-string",
+    "slots.stable.imageTag=0.1.0,slots.stable.modelVersion=2026.11.01-1a2b3c4",
+]
 CANARY = [
+    *STABLE,
     "--set",
     "rollout.strategy=canary",
     "--set-string",
@@ -53,8 +59,22 @@ BAD_INSTALLS = {
         "rollout.strategy=shadow needs traffic.provider router, istio or gatewayAPI",
     ),
     "canary-slot-left-empty": (
-        ["--set", "rollout.strategy=canary"],
-        "at '/slots/canary/imageTag': minLength: got 0, want 1",
+        [*STABLE, "--set", "rollout.strategy=canary"],
+        "slots.canary.imageTag is empty: rollout.strategy=canary deploys the canary slot; "
+        "set the image tag it runs",
+    ),
+    "no-release-at-all": (
+        [],
+        "slots.stable.modelVersion is empty: rollout.strategy=rolling deploys the stable slot; "
+        "set the model version it serves",
+    ),
+    "cpu-request-not-a-quantity": (
+        [*STABLE, "--set", "resources.requests.cpu=lots"],
+        "at '/resources/requests/cpu'",
+    ),
+    "surge-and-unavailable-zero": (
+        [*STABLE, "--set", "rollout.rolling.maxSurge=0,rollout.rolling.maxUnavailable=0"],
+        "rollout.rolling.maxSurge=0 and rollout.rolling.maxUnavailable=0: both 0",
     ),
     "quarantined-model-in-dev": (
         [

@@ -18,6 +18,7 @@ from e2e_cluster import Release, value_args
 pytestmark = pytest.mark.slow
 
 HOST = "nepse-predictor"
+RELEASED = {"imageTag": "0.1.0", "modelVersion": "2026.11.01-1a2b3c4"}
 CANDIDATE = {"imageTag": "0.2.0", "modelVersion": "2026.11.20-b2c3d4e"}
 PARENT = {"name": "public", "namespace": "gateway"}
 CANARY_STEPS = [5, 25, 50, 100, 0]
@@ -27,7 +28,7 @@ SHADOW_STEPS = [100, 25, 12.5, 0.01, 0]
 def _values(tmp_path: Path, provider: str, strategy: str) -> Path:
     values: dict[str, Any] = {
         "rollout": {"strategy": strategy},
-        "slots": {strategy: CANDIDATE},
+        "slots": {"stable": RELEASED, strategy: CANDIDATE},
         "replicaCount": 1,
         "podDisruptionBudget": {"enabled": False},
     }

@@ -1,0 +1,52 @@
+"""scripts/chart_policy.py: kube-score and checkov over every rendered ci file and environment,
+with the committed skip list and with one skip taken out."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+SKIPS = ROOT / "tests" / "tooling" / "chart-policy-skips.yaml"
+
+
+def policy(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(ROOT / "scripts" / "with-tools.sh"), sys.executable, "scripts/chart_policy.py", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ),
+    )
+
+
+def test_every_rendering_passes_with_the_committed_skips() -> None:
+    result = policy()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "kube-score over 20 renders: 0 findings" in result.stdout
+    assert "checkov over 20 renders: exit 0" in result.stdout
+
+
+def test_every_skip_says_why() -> None:
+    skips = yaml.safe_load(SKIPS.read_text())
+    assert set(skips) == {"kube-score", "checkov"}
+    for tool, checks in skips.items():
+        for check, reason in checks.items():
+            assert isinstance(reason, str) and len(reason) > 40, f"{tool} {check}: no reason"
+
+
+def test_a_finding_that_is_not_skipped_fails_the_lint_naming_it(tmp_path: Path) -> None:
+    skips = yaml.safe_load(SKIPS.read_text())
+    del skips["kube-score"]["deployment-replicas"]
+    del skips["checkov"]["CKV_K8S_43"]
+    narrower = tmp_path / "skips.yaml"
+    narrower.write_text(yaml.safe_dump(skips))
+    result = policy("--skips", str(narrower))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Deployment few replicas" in result.stdout
+    assert "CKV_K8S_43" in result.stdout
