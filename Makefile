@@ -13,7 +13,7 @@ PORT ?= 8000
 MODELS ?= models
 
 .PHONY: help setup tools run train test lint test-unit test-chart test-router test-container \
-	test-e2e bench image cluster-up cluster-down clean
+	test-e2e test-traffic bench image cluster-up cluster-down real-cluster-up real-cluster-down clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -34,7 +34,7 @@ train: setup ## train a new model version on the bundled synthetic sample into $
 
 test: tools ## run every test tier (installs what it needs first)
 	@started=$$SECONDS; \
-	for tier in lint test-unit test-chart test-router test-container test-e2e; do \
+	for tier in lint test-unit test-chart test-router test-container test-e2e test-traffic; do \
 	  echo "==> make $$tier"; $(MAKE) --no-print-directory $$tier; \
 	done; \
 	echo "==> all tiers passed in $$((SECONDS - started)) s"
@@ -45,7 +45,7 @@ lint: setup ## ruff, yamllint, hadolint, actionlint, shellcheck; kube-score and 
 	$(BIN)/yamllint --strict .
 	$(BIN)/hadolint Dockerfile
 	$(WITH_TOOLS) actionlint .github/workflows/*.yml
-	shellcheck scripts/*.sh scripts/container/*.sh .ci/run
+	shellcheck scripts/*.sh scripts/container/*.sh scripts/real-cluster/*.sh .ci/run
 	$(WITH_TOOLS) $(BIN)/python scripts/chart_policy.py
 
 test-unit: setup ## service, gitops and tooling tests (real uvicorn, redis-server, git, helm)
@@ -63,6 +63,9 @@ test-container: setup ## build and run the image with podman; compose through po
 test-e2e: setup ## helm install/upgrade/rollback against a local control plane
 	$(PYTEST) tests/e2e
 
+test-traffic: setup ## real pods on a real node: every release pattern under a request loop
+	$(PYTEST) tests/traffic
+
 bench: setup ## benchmarks; each result printed as a ratio to a baseline measured in the same run
 	$(BIN)/python bench/run.py
 
@@ -74,6 +77,12 @@ cluster-up: tools ## start the local control plane; prints the kubeconfig path
 
 cluster-down: ## stop the local control plane
 	scripts/cluster-down.sh
+
+real-cluster-up: tools ## start a cluster with one real node (runs pods); prints the kubeconfig path
+	@scripts/real-cluster-up.sh
+
+real-cluster-down: ## stop the real cluster and remove everything it made
+	scripts/real-cluster-down.sh
 
 clean: ## remove the virtual environment, tools and trained models
 	rm -rf $(VENV) .tools $(MODELS)

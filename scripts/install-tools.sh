@@ -10,11 +10,15 @@
 #   kube-controller-manager, kube-scheduler
 #                                       go build from the pinned modules in tests/tooling/go/
 #   offline JSON schemas for kubeconform and the CRD files for the e2e cluster
-#   redis-server, nginx, podman and friends from Debian (only when missing)
+#   kubelet, kube-proxy                 go build from the same module as the control plane
+#   coredns                             go install from the Go module proxy
+#   nepse-pause                         the real node's sandbox process, from tests/tooling/go/pause
+#   redis-server, nginx, podman, containerd, the CNI plugins and friends from Debian
+#                                       (only when missing)
 #
 # Usage: scripts/install-tools.sh [STEP...] installs every tool, or only the named steps
-# (apt helm-kubectl ct kubeconform helm-docs actionlint kwok helm-unittest etcd kube kube-score
-# checkov schemas), e.g. `scripts/install-tools.sh kube-score checkov`.
+# (apt helm-kubectl ct kubeconform helm-docs actionlint kwok helm-unittest etcd kube kube-node
+# coredns nepse-pause kube-score checkov schemas), e.g. `scripts/install-tools.sh kube-score checkov`.
 #
 # Idempotent: every step writes a stamp with its pinned inputs and is skipped while the stamp
 # matches and its outputs exist, so a second run takes seconds. A cold run builds the
@@ -45,6 +49,7 @@ KUBECONFORM_VERSION=v0.8.0
 HELM_DOCS_VERSION=v1.14.2
 ACTIONLINT_VERSION=v1.7.12
 KWOK_VERSION=v0.8.0
+COREDNS_VERSION=v1.15.0
 KUBE_SCORE_VERSION=v1.20.0
 
 # Modules that ship the CRD files (downloaded into the Go module cache, never built).
@@ -64,7 +69,8 @@ CT_VERSION=$(gomod_version ct github.com/helm/chart-testing/v3)
 
 APT_PACKAGES=(redis-server nginx wrk shellcheck)
 APT_PACKAGES_NO_RECOMMENDS=(podman buildah runc netavark aardvark-dns iptables catatonit
-  slirp4netns uidmap fuse-overlayfs debootstrap docker-compose)
+  slirp4netns uidmap fuse-overlayfs debootstrap docker-compose
+  containerd containernetworking-plugins conntrack nftables busybox-static)
 
 # ---- helpers -----------------------------------------------------------------------------
 START=$SECONDS
@@ -368,7 +374,7 @@ install_checkov() {
 # ---- main --------------------------------------------------------------------------------
 # `step NAME CMD...` runs CMD when no steps were named or NAME is one of them.
 STEPS=" apt helm-kubectl ct kubeconform helm-docs actionlint kwok helm-unittest etcd kube"
-STEPS+=" kube-score checkov schemas "
+STEPS+=" kube-node coredns nepse-pause kube-score checkov schemas "
 WANTED=" $* "
 for wanted in "$@"; do
   [[ $STEPS == *" $wanted "* ]] || die "unknown step '$wanted' (steps:$STEPS)"
@@ -398,6 +404,11 @@ step kube gomod_build kube kube "$(kube_ldflags)" \
   "$BIN/kube-apiserver" "$BIN/kube-controller-manager" "$BIN/kube-scheduler" -- \
   k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
   k8s.io/kubernetes/cmd/kube-scheduler
+step kube-node gomod_build kube-node kube "$(kube_ldflags)" "$BIN/kubelet" "$BIN/kube-proxy" -- \
+  k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy
+step coredns go_install coredns github.com/coredns/coredns "$COREDNS_VERSION" \
+  "-X github.com/coredns/coredns/coremain.GitCommit=$COREDNS_VERSION"
+step nepse-pause gomod_build nepse-pause pause "" "$BIN/nepse-pause" -- .
 step kube-score go_install kube-score github.com/zegl/kube-score/cmd/kube-score \
   "$KUBE_SCORE_VERSION" "-X main.version=${KUBE_SCORE_VERSION#v}"
 step checkov install_checkov

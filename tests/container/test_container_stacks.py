@@ -183,7 +183,42 @@ def test_compose_stack_serves_predictions_with_the_redis_cache(
         assert int(length) >= 2, f"prediction log has {length} entries"
         assert run(["podman", "exec", redis_id, "id", "-u"]).stdout.strip() == "999"
 
+        # The log and its void markers outlive the stack: down (containers removed, volume
+        # kept) and up again, with a mark made by the image's own CLI in between.
         predictor_id = run([*compose, "ps", "-q", "predictor"], env=env).stdout.strip()
+        mark = ["nepse-predictor", "predictions", "mark", "--model-version", "v0-test"]
+        run(["podman", "exec", predictor_id, *mark, "--reason", "restart test"])
+        log_before = run(
+            ["podman", "exec", redis_id, "redis-cli", "XRANGE", "nepse:predictions", "-", "+"]
+        )
+        restart_started = time.monotonic()
+        run([*compose, "down", "--timeout", "30"], env=env, timeout=180)
+        run([*compose, "up", "-d", "--no-build"], env=env, timeout=300)
+        wait_until(lambda: http("GET", url + "/ready")[0] == 200, 120, "compose /ready again")
+        record("compose down and up to ready", f"{time.monotonic() - restart_started:.1f} s")
+        redis_id = run([*compose, "ps", "-q", "redis"], env=env).stdout.strip()
+        predictor_id = run([*compose, "ps", "-q", "predictor"], env=env).stdout.strip()
+        log_after = run(
+            ["podman", "exec", redis_id, "redis-cli", "XRANGE", "nepse:predictions", "-", "+"]
+        )
+        assert log_after.stdout == log_before.stdout and log_after.stdout.strip()
+        marks = run(
+            [
+                "podman",
+                "exec",
+                predictor_id,
+                "nepse-predictor",
+                "predictions",
+                "marks",
+                "-o",
+                "json",
+            ]
+        )
+        [marker] = json.loads(marks.stdout)["marks"]
+        assert marker["model_version"] == "v0-test" and marker["reason"] == "restart test"
+        aof = run(["podman", "exec", redis_id, "redis-cli", "CONFIG", "GET", "appendonly"])
+        assert aof.stdout.split() == ["appendonly", "yes"]
+
         run(["podman", "stop", "--time", str(STOP_GRACE_SECONDS), predictor_id], timeout=90)
         code = run(["podman", "inspect", "--format", "{{.State.ExitCode}}", predictor_id])
         assert code.stdout.strip() == "0", f"predictor exit code {code.stdout.strip()}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +16,7 @@ from nepse_gitops import cli
 from nepse_gitops.environments import Environment
 from nepse_gitops.render import find_helm, render_env
 from testkit.net import REPO_ROOT
+from testkit.redis_server import RedisServer
 
 COPIED = ("environments", "argocd", "charts/nepse-predictor")
 
@@ -44,6 +45,14 @@ GIT_ENV = {
     "GIT_CONFIG_GLOBAL": os.devnull,
     "GIT_CONFIG_NOSYSTEM": "1",
 }
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A real redis-server holding the prediction log that quarantine and the gate mark."""
+    server = RedisServer(tmp_path)
+    yield server
+    server.kill()
 
 
 @pytest.fixture(scope="session")

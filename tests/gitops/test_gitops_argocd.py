@@ -30,6 +30,7 @@ from nepse_gitops.render import (
     render_env,
     run_helm,
 )
+from testkit.cluster import TOOLS
 from testkit.net import REPO_ROOT
 
 HERE = Path(__file__).parent
@@ -321,7 +322,7 @@ def test_bootstrap_installs_only_the_apps_folder(repo: Path) -> None:
 
 def test_argocd_manifests_pass_kubeconform_against_the_argo_cd_crds() -> None:
     script = REPO_ROOT / "scripts/kubeconform.sh"
-    schemas = REPO_ROOT / ".tools/schemas/crds/argoproj.io"
+    schemas = TOOLS / "schemas/crds/argoproj.io"
     if not schemas.is_dir():
         pytest.fail("Argo CD CRD schemas are missing under .tools/schemas: run `make tools`")
     proc = subprocess.run(

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 from conftest import V1, V2, commit_file, git, log_subjects, snapshot
 
 from nepse_gitops.gate import GateConfig, TrackMetrics, evaluate, histogram_quantile
@@ -205,6 +206,51 @@ def test_a_failing_canary_is_rolled_back_by_one_commit(
     assert sorted(trailers["nepse-reverts"]) == sorted([promote, step])
     assert trailers["nepse-reason"][0].startswith("gate failed for ")
     assert git(repo, "status", "--porcelain") == ""
+
+
+def test_a_failing_canary_rolled_back_is_voided_in_the_prediction_log(
+    canary_in_prod: Path, servers: dict[str, Server], nepse_gitops, redis_server, second_model
+) -> None:
+    canary_version = json.loads((second_model / "metadata.json").read_text())["version"]
+    result = _gate(
+        nepse_gitops,
+        canary_in_prod,
+        servers["stable"],
+        servers["bad"],
+        "--redis-url",
+        redis_server.url,
+    )
+    assert result.code == 1, result.err
+    assert f"marked model version {canary_version} void" in result.out
+    raw = redis.Redis.from_url(redis_server.url).hget("nepse:predictions:void", canary_version)
+    marker = json.loads(raw)
+    assert marker["reason"].startswith(f"nepse-gitops gate prod: gate failed for {V2[0]}")
+    assert "error ratio 0.5 beyond 0.01" in marker["reason"]
+
+
+def test_a_failing_canary_rolled_back_without_redis_prints_the_mark(
+    canary_in_prod: Path, servers: dict[str, Server], nepse_gitops, second_model
+) -> None:
+    canary_version = json.loads((second_model / "metadata.json").read_text())["version"]
+    result = _gate(nepse_gitops, canary_in_prod, servers["stable"], servers["bad"])
+    assert result.code == 1, result.err
+    assert (
+        f"  nepse-predictor predictions mark --model-version {canary_version} "
+        "--reason 'nepse-gitops gate prod: gate failed for" in result.out
+    )
+
+
+def test_a_rollback_whose_mark_fails_is_an_error_that_says_the_rollback_stands(
+    canary_in_prod: Path, servers: dict[str, Server], nepse_gitops
+) -> None:
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    result = _gate(
+        nepse_gitops, canary_in_prod, servers["stable"], servers["bad"], "--redis-url", url
+    )
+    assert result.code == 2
+    assert "the gate failed and prod is rolled back, but voiding the predictions" in result.err
+    assert f"Redis at {url} is unreachable" in result.err
+    assert log_subjects(canary_in_prod)[0].startswith("rollback(prod)")
 
 
 def test_a_healthy_canary_passes_and_commits_nothing(

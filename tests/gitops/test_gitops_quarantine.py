@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+import redis
 from conftest import V1, V2, V3, commit_file, git, snapshot
 
 from nepse_gitops.environments import Environment
 from nepse_gitops.errors import GitopsError
 from nepse_gitops.render import render_env
+from testkit.net import free_port
 
 
 def test_quarantine_appends_the_entry_with_its_reason_in_one_commit(
@@ -102,3 +105,74 @@ def test_an_environment_cannot_override_the_list(repo: Path, helm: str) -> None:
 
     with pytest.raises(GitopsError, match="quarantined"):
         render_env(Environment(repo, "prod"), helm=helm)
+
+
+def _marker(url: str, version: str) -> dict | None:
+    raw = redis.Redis.from_url(url).hget("nepse:predictions:void", version)
+    return None if raw is None else json.loads(raw)
+
+
+def test_quarantine_prints_the_mark_that_voids_the_versions_predictions(
+    repo: Path, nepse_gitops
+) -> None:
+    result = nepse_gitops(repo, "quarantine", "--model-version", V3[1], "--reason", "leaks")
+    assert result.code == 0, result.err
+    assert (
+        f"  nepse-predictor predictions mark --model-version {V3[1]} "
+        "--reason 'quarantined: leaks'" in result.out
+    )
+    assert "NEPSE_REDIS_URL set" in result.out
+
+
+def test_quarantine_with_a_redis_url_marks_the_version_void(
+    repo: Path, nepse_gitops, redis_server
+) -> None:
+    result = nepse_gitops(
+        repo,
+        "quarantine",
+        "--model-version",
+        V3[1],
+        "--reason",
+        "leaks future prices",
+        "--redis-url",
+        redis_server.url,
+    )
+    assert result.code == 0, result.err
+    assert f"marked model version {V3[1]} void" in result.out
+    marker = _marker(redis_server.url, V3[1])
+    assert marker is not None and marker["reason"] == "quarantined: leaks future prices"
+    assert git(repo, "log", "-1", "--format=%s").strip() == f"quarantine: modelVersion {V3[1]}"
+
+
+def test_quarantine_whose_mark_fails_says_the_commit_stands_and_what_to_run(
+    repo: Path, nepse_gitops
+) -> None:
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    result = nepse_gitops(
+        repo, "quarantine", "--model-version", V3[1], "--reason", "bad", "--redis-url", url
+    )
+    assert result.code == 1
+    assert "the quarantine is committed, but voiding the predictions of" in result.err
+    assert f"Redis at {url} is unreachable" in result.err and "Traceback" not in result.err
+    assert "run it again with NEPSE_REDIS_URL set: nepse-predictor predictions mark" in result.err
+    assert git(repo, "log", "-1", "--format=%s").strip() == f"quarantine: modelVersion {V3[1]}"
+
+
+def test_a_dry_run_quarantine_marks_nothing(repo: Path, nepse_gitops, redis_server) -> None:
+    result = nepse_gitops(
+        repo, "quarantine", "--model-version", V3[1], "--dry-run", "--redis-url", redis_server.url
+    )
+    assert result.code == 0, result.err
+    assert "dry run: nothing is marked" in result.out
+    assert _marker(redis_server.url, V3[1]) is None
+
+
+def test_an_image_tag_quarantine_says_predictions_are_voided_by_model_version(
+    repo: Path, nepse_gitops, redis_server
+) -> None:
+    result = nepse_gitops(
+        repo, "quarantine", "--image-tag", "deadbeef", "--redis-url", redis_server.url
+    )
+    assert result.code == 0, result.err
+    assert "predictions are logged by model version" in result.out
+    assert redis.Redis.from_url(redis_server.url).keys("*") == []

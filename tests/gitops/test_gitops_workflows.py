@@ -8,6 +8,7 @@ import subprocess
 import pytest
 from ruamel.yaml import YAML
 
+from testkit.cluster import TOOLS
 from testkit.net import REPO_ROOT
 
 WORKFLOWS = sorted((REPO_ROOT / ".github/workflows").glob("*.yml"))
@@ -19,7 +20,7 @@ def test_the_three_workflows_exist() -> None:
 
 
 def test_workflows_pass_actionlint() -> None:
-    actionlint = REPO_ROOT / ".tools/bin/actionlint"
+    actionlint = TOOLS / "bin/actionlint"
     if not actionlint.exists():
         pytest.fail("actionlint is missing from .tools/bin: run `make tools`")
     proc = subprocess.run(

@@ -22,11 +22,17 @@ def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[
     """Start servers for one test; all are stopped at its end."""
     started: list[Server] = []
 
-    def start(model_dir: Path | None, env: dict[str, str] | None = None, **settings: Any) -> Server:
-        """`settings` become NEPSE_* variables; `env` is passed as it is."""
+    def start(
+        model_dir: Path | None,
+        env: dict[str, str] | None = None,
+        args: tuple[str, ...] = (),
+        **settings: Any,
+    ) -> Server:
+        """`settings` become NEPSE_* variables; `env` is passed as it is; `args` follow
+        `serve`."""
         log_dir = tmp_path_factory.mktemp("server")
         variables = {f"NEPSE_{k.upper()}": str(v) for k, v in settings.items()}
-        server = Server(model_dir, log_dir / "server.log", {**variables, **(env or {})})
+        server = Server(model_dir, log_dir / "server.log", {**variables, **(env or {})}, args)
         started.append(server)
         return server
 

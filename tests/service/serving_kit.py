@@ -4,9 +4,7 @@ real and on loopback, plus request builders."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,13 +14,11 @@ from typing import Any
 
 import httpx
 import orjson
-import pytest
 
 from nepse_predictor.features import FEATURE_NAMES
 from nepse_predictor.sample_data import generate
 from testkit.net import free_port, wait_for_http
-
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+from testkit.redis_server import RedisServer as RedisServer  # the server tests import it here
 
 
 def example_row(shift: float = 0.0) -> dict[str, float]:
@@ -69,13 +65,20 @@ def sample_series(days: int = 60) -> dict[str, list[dict]]:
 class Server:
     """A `nepse-predictor serve` process on a free loopback port."""
 
-    def __init__(self, model_dir: Path | None, log_path: Path, env: dict[str, str]) -> None:
+    def __init__(
+        self,
+        model_dir: Path | None,
+        log_path: Path,
+        env: dict[str, str],
+        args: tuple[str, ...] = (),
+    ) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         command = [sys.executable, "-m", "nepse_predictor.cli", "serve", "--port", str(self.port)]
         if model_dir is not None:
             command += ["--model-dir", str(model_dir)]
+        command += args
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("NEPSE_")}
         full_env.pop("MODEL_PATH", None)
         full_env.update({"PYTHONUNBUFFERED": "1", **env})
@@ -141,73 +144,6 @@ class Server:
             self.client.close()
         self._log.close()
         return self.process.returncode
-
-
-class RedisServer:
-    """A real redis-server on a free loopback port, no persistence."""
-
-    def __init__(self, workdir: Path) -> None:
-        if not Path(REDIS_SERVER).exists():
-            pytest.fail("redis-server is not installed; run: apt-get install -y redis-server")
-        self.workdir = workdir
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen[bytes] | None = None
-        self.start()
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                REDIS_SERVER,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.workdir),
-                "--daemonize",
-                "no",
-                "--loglevel",
-                "warning",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                if self.command("PING") == b"+PONG":
-                    return
-            except OSError:
-                time.sleep(0.02)
-        raise AssertionError(f"redis-server did not start on port {self.port}")
-
-    def command(self, *args: str) -> bytes:
-        """One command over a raw socket (RESP); returns the first reply line."""
-        payload = f"*{len(args)}\r\n".encode()
-        for arg in args:
-            data = arg.encode()
-            payload += b"$%d\r\n%s\r\n" % (len(data), data)
-        with socket.create_connection(("127.0.0.1", self.port), timeout=2) as sock:
-            sock.sendall(payload)
-            return sock.recv(65536).split(b"\r\n")[0]
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-
-    def pause(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGSTOP)
-
-    def resume(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGCONT)
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:

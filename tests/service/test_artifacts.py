@@ -62,14 +62,28 @@ def test_an_unlisted_joblib_file_is_never_unpickled(trained_model, tmp_path):
         artifacts.load_joblib_estimator(copy)
 
 
-def test_finds_the_newest_verified_version_and_skips_broken_ones(
+def test_the_newest_version_is_chosen_even_when_it_is_broken(trained_model, second_model, tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    shutil.copytree(trained_model, root / "v1")
+    newer = shutil.copytree(second_model, root / "v2")
+    broken = shutil.copytree(second_model, root / "v3-broken")
+    (broken / "model.onnx").write_bytes(b"not a model")
+    assert artifacts.model_versions(root)[:2] == [broken, newer]
+    choice = artifacts.choose_model_version(root)
+    assert choice.chosen == choice.newest == broken and choice.skipped == ()
+    assert artifacts.choose_model_version(tmp_path / "absent").chosen is None
+
+
+def test_falling_back_names_each_version_passed_over_and_its_file(
     trained_model, second_model, tmp_path
 ):
     root = tmp_path / "root"
     root.mkdir()
-    shutil.copytree(trained_model, root / "v1")
-    newest = shutil.copytree(second_model, root / "v2")
-    broken = shutil.copytree(second_model, root / "v3-broken")
+    older = shutil.copytree(trained_model, root / "v1")
+    broken = shutil.copytree(second_model, root / "v2")
     (broken / "model.onnx").write_bytes(b"not a model")
-    assert artifacts.find_latest_model(root) == newest
-    assert artifacts.find_latest_model(tmp_path / "absent") is None
+    choice = artifacts.choose_model_version(root, fall_back=True)
+    assert choice.chosen == older and choice.newest == broken
+    [(skipped, reason)] = choice.skipped
+    assert skipped == broken and f"{broken / 'model.onnx'}: checksum mismatch" in reason

@@ -7,7 +7,13 @@ import pytest
 
 from nepse_predictor import features
 from nepse_predictor.data import load_ohlcv
-from nepse_predictor.features import FEATURE_NAMES, MIN_BARS, compute_features, latest_features
+from nepse_predictor.features import (
+    FEATURE_NAMES,
+    MIN_BARS,
+    compute_features,
+    latest_features,
+    latest_features_of_many,
+)
 from nepse_predictor.sample_data import BUNDLED_SAMPLE
 
 
@@ -40,6 +46,18 @@ def test_serving_from_recent_bars_gives_the_training_features_exactly(series):
     for end in range(MIN_BARS, len(series.dates) + 1, 7):
         served = latest_features(*_bars(series, end))
         np.testing.assert_array_equal(served[0], full_history[end - 1])
+
+
+def test_many_series_at_once_give_each_series_training_features_exactly(series):
+    """The bars endpoint computes all series of a request in one pass over stacked windows."""
+    full_history = compute_features(*_bars(series))
+    ends = list(range(MIN_BARS, len(series.dates) + 1, 5))
+    windows = [np.stack([column[end - MIN_BARS : end] for column in _bars(series)]) for end in ends]
+    stacked = np.stack(windows)  # series x OHLCV x bars
+    many = latest_features_of_many(*(stacked[:, column, :] for column in range(5)))
+    assert many.shape == (len(ends), len(FEATURE_NAMES))
+    for row, end in zip(many, ends, strict=True):
+        np.testing.assert_array_equal(row, full_history[end - 1])
 
 
 def test_returns_and_ranges_have_their_documented_values(series):

@@ -20,7 +20,11 @@ from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import content_type_conformance, status_code_conformance
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    positive_data_acceptance,
+    status_code_conformance,
+)
 from serving_kit import Server
 
 from nepse_predictor.features import FEATURE_NAMES
@@ -173,3 +177,26 @@ def test_the_server_survived_the_fuzzing(server: Server) -> None:
     assert server.process.poll() is None
     assert server.client.get("/ready").status_code == 200
     assert server.metric("nepse_http_requests_total", status="500") == 0
+
+
+def test_schema_valid_feature_requests_are_accepted(server: Server) -> None:
+    """schemathesis's positive-data check on /v1/predict: whatever its OpenAPI schema allows,
+    the validator accepts (2xx). The bars and tensor shapes carry rules JSON Schema cannot
+    state (high >= low, len(data) == prod(shape)), so they are fuzzed for 5xx only, above."""
+    schema = schemathesis.openapi.from_url(f"{server.base_url}/openapi.json")
+    [operation] = [
+        result.ok()
+        for result in schema.get_all_operations()
+        if result.ok().path == "/v1/predict" and result.ok().method.upper() == "POST"
+    ]
+    cases = 0
+
+    @FUZZ
+    @given(case=operation.as_strategy(generation_mode=GenerationMode.POSITIVE))
+    def check(case) -> None:
+        nonlocal cases
+        cases += 1
+        case.call_and_validate(checks=[not_a_server_error, positive_data_acceptance], timeout=30)
+
+    check()
+    assert cases >= 30

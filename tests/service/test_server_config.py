@@ -45,6 +45,12 @@ def test_settings_come_from_nepse_variables(monkeypatch, tmp_path: Path) -> None
         ("NEPSE_MAX_BATCH_ROWS", "0"),
         ("NEPSE_BACKEND", "torch"),
         ("NEPSE_REDIS_URL", "localhost:6379"),
+        ("NEPSE_MAX_HEADER_BYTES", "10"),
+        ("NEPSE_MAX_HEADERS", "0"),
+        ("NEPSE_HEADER_TIMEOUT_SECONDS", "0"),
+        ("NEPSE_BODY_TIMEOUT_SECONDS", "-1"),
+        ("NEPSE_KEEP_ALIVE_SECONDS", "forever"),
+        ("NEPSE_MAX_CONNECTIONS", "0"),
     ],
 )
 def test_a_bad_setting_stops_serve_with_its_name(variable: str, value: str) -> None:

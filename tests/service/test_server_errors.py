@@ -121,6 +121,17 @@ def test_limits_are_configurable(start_server, trained_model) -> None:
     assert small.client.get("/ready").status_code == 200
 
 
+def test_the_bars_a_request_may_hold_are_bounded(start_server, trained_model) -> None:
+    bounded = start_server(trained_model, max_bars=100)
+    bars = next(iter(sample_series(50).values()))
+    within = {"series": [{"symbol": "A", "bars": bars}, {"symbol": "B", "bars": bars}]}
+    assert bounded.post("/v1/predict/bars", within).status_code == 200
+    beyond = {"series": [{"symbol": s, "bars": bars} for s in "ABC"]}
+    check_error(
+        bounded.post("/v1/predict/bars", beyond), 413, "series", "150 bars", "NEPSE_MAX_BARS"
+    )
+
+
 @pytest.mark.parametrize(
     ("body", "field", "words"),
     [

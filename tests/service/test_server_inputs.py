@@ -7,8 +7,10 @@ import json
 import numpy as np
 import pytest
 
+from nepse_predictor.bars_request import parse_bars
 from nepse_predictor.features import FEATURE_NAMES, MIN_BARS
-from nepse_predictor.inputs import InputError, parse_bars, parse_infer, parse_v1, to_float32
+from nepse_predictor.inputs import InputError, parse_v1, to_float32
+from nepse_predictor.oip_request import parse_infer
 
 F = FEATURE_NAMES
 
@@ -68,7 +70,7 @@ def test_oip_matrix_flat_and_nested_give_the_same_rows() -> None:
         request = parse_infer(json.dumps(body).encode(), F, 10)
         assert request.rows.shape == (2, len(F))
         assert request.rows[1, 0] == len(F)
-        assert request.outputs == ("probability",)
+        assert [(o.name, o.binary) for o in request.outputs] == [("probability", False)]
 
 
 def test_oip_per_feature_tensors_are_assembled_in_feature_order() -> None:
@@ -86,14 +88,72 @@ def test_bars_need_min_bars_and_parse_oldest_first() -> None:
         for d in range(1, MIN_BARS + 2)
     ]
     [series] = parse_bars(
-        json.dumps({"series": [{"symbol": "A", "bars": bars}]}).encode(), MIN_BARS, 5
+        json.dumps({"series": [{"symbol": "A", "bars": bars}]}).encode(), MIN_BARS, 5, 1000
     )
     assert series.symbol == "A" and series.as_of == bars[-1]["date"]
     assert series.close.shape == (MIN_BARS + 1,)
     with pytest.raises(InputError, match=f"at least {MIN_BARS}"):
         parse_bars(
-            json.dumps({"series": [{"symbol": "A", "bars": bars[:3]}]}).encode(), MIN_BARS, 5
+            json.dumps({"series": [{"symbol": "A", "bars": bars[:3]}]}).encode(), MIN_BARS, 5, 1000
         )
+
+
+def intraday_bars(count: int, offset: str = "") -> list[dict]:
+    return [
+        {
+            "date": f"2026-01-05T{9 + i // 60:02d}:{i % 60:02d}:00{offset}",
+            "open": 10,
+            "high": 11,
+            "low": 9,
+            "close": 10 + (i % 3) / 10,
+            "volume": 5,
+        }
+        for i in range(count)
+    ]
+
+
+def bars_body(*series: list[dict]) -> bytes:
+    return json.dumps({"series": [{"symbol": "A", "bars": b} for b in series]}).encode()
+
+
+def test_intraday_bars_on_one_day_parse_in_time_order() -> None:
+    for offset in ("", "+05:45"):
+        bars = intraday_bars(MIN_BARS + 5, offset)
+        [series] = parse_bars(bars_body(bars), MIN_BARS, 5, 1000)
+        assert series.as_of == bars[-1]["date"]
+    spaced = [dict(bar, date=bar["date"].replace("T", " ")) for bar in intraday_bars(MIN_BARS)]
+    assert parse_bars(bars_body(spaced), MIN_BARS, 5, 1000)[0].as_of.endswith("09:20:00")
+
+
+def test_intraday_bars_out_of_order_or_mixing_offsets_are_named() -> None:
+    bars = intraday_bars(MIN_BARS + 2)
+    bars[5]["date"] = bars[4]["date"]
+    with pytest.raises(InputError, match=r"bars\[5\].date: .* is not after"):
+        parse_bars(bars_body(bars), MIN_BARS, 5, 1000)
+    mixed = intraday_bars(MIN_BARS)
+    mixed[3]["date"] += "+00:00"
+    with pytest.raises(InputError, match=r"bars\[3\].date: mixes timestamps"):
+        parse_bars(bars_body(mixed), MIN_BARS, 5, 1000)
+
+
+def test_more_bars_than_the_limit_are_refused_before_they_are_read() -> None:
+    bars = intraday_bars(MIN_BARS + 10)
+    bars[-1]["close"] = "never read"
+    with pytest.raises(InputError, match="NEPSE_MAX_BARS") as refused:
+        parse_bars(bars_body(bars, bars), MIN_BARS, 5, 2 * MIN_BARS + 19)
+    assert refused.value.status == 413 and refused.value.field == "series"
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [(True, "got boolean"), (float("nan"), "NaN"), (10**400, "float32 range"), (None, "null")],
+)
+def test_a_bad_value_among_many_good_bars_is_named(value, words) -> None:
+    bars = intraday_bars(200)
+    bars[150]["volume"] = value
+    body = json.dumps({"series": [{"symbol": "A", "bars": bars}]}).encode()
+    with pytest.raises(InputError, match=rf"series\[0\].bars\[150\].volume: .*{words}"):
+        parse_bars(body, MIN_BARS, 5, 1000)
 
 
 def test_error_payload_names_field_and_problem() -> None:

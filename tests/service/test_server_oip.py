@@ -25,7 +25,7 @@ def matrix(rows: list[dict[str, float]]) -> np.ndarray:
 
 def test_server_metadata_and_health(server: Server) -> None:
     meta = server.client.get("/v2").json()
-    assert meta["name"] == "nepse-predictor" and meta["extensions"] == []
+    assert meta["name"] == "nepse-predictor" and meta["extensions"] == ["binary_tensor_data"]
     assert server.client.get("/v2/health/live").json() == {"live": True}
     assert server.client.get("/v2/health/ready").json() == {"ready": True}
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import signal
 import socket
 import time
+from pathlib import Path
 
 import orjson
-from serving_kit import example_row
+from serving_kit import example_row, wait_until
 
 
 def test_sigterm_lets_an_in_flight_request_finish(start_server, trained_model) -> None:
@@ -46,3 +47,36 @@ def test_sigterm_on_an_idle_server_exits_promptly_and_cleanly(start_server, trai
     started = time.monotonic()
     assert server.stop(signal.SIGTERM) == 0
     assert time.monotonic() - started < 5
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(stat[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def test_large_bodies_are_parsed_in_a_worker_that_ends_with_the_server(
+    start_server, trained_model
+) -> None:
+    server = start_server(trained_model)
+    assert children_of(server.process.pid) == []  # no worker until a large body arrives
+    batch = server.post("/v1/predict", {"instances": [example_row()] * 2000})
+    assert batch.status_code == 200 and len(batch.json()["predictions"]) == 2000
+    bad = [example_row()] * 2000
+    bad[1500] = {**bad[1500], "rsi_14": "high"}
+    refused = server.post("/v1/predict", {"instances": bad})
+    assert refused.status_code == 422 and refused.json()["field"] == "instances[1500].rsi_14"
+    workers = children_of(server.process.pid)
+    assert workers
+    assert server.stop(signal.SIGTERM) == 0
+    wait_until(
+        lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers),
+        what="the worker processes to end",
+    )

@@ -7,15 +7,17 @@ from pathlib import Path
 
 import pytest
 
+from testkit.cluster import TOOLS
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "kubeconform.sh"
 SAMPLES = Path(__file__).parent / "samples"
-SCHEMAS = ROOT / ".tools" / "schemas"
+SCHEMAS = TOOLS / "schemas"
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _installed() -> None:
-    if not (ROOT / ".tools" / "bin" / "kubeconform").exists() or not SCHEMAS.is_dir():
+    if not (TOOLS / "bin" / "kubeconform").exists() or not SCHEMAS.is_dir():
         pytest.fail("kubeconform and its schemas are not installed: run scripts/install-tools.sh")
 
 

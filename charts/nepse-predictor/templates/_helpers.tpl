@@ -336,9 +336,13 @@ Call with (dict "root" $ "track" "canary").
     - name: NEPSE_GRACEFUL_TIMEOUT_SECONDS
       value: {{ sub (int $v.terminationGracePeriodSeconds) (add (int $v.preStopSleepSeconds) 1) | quote }}
     {{- end }}
-    {{- with $v.redisUrl }}
+    {{- if $v.redisUrl }}
     - name: NEPSE_REDIS_URL
-      value: {{ . | quote }}
+      value: {{ $v.redisUrl | quote }}
+    - name: NEPSE_PREDICTION_STREAM
+      value: {{ $v.predictionLog.stream | quote }}
+    - name: NEPSE_PREDICTION_STREAM_MAXLEN
+      value: {{ $v.predictionLog.maxLength | int64 | quote }}
     {{- end }}
     {{- with $v.extraEnv }}
     {{- toYaml . | nindent 4 }}
@@ -491,6 +495,27 @@ affinity:
 nginx.conf of the router. Every address comes from nepse-predictor.routerUpstream, so the same
 configuration runs in the cluster and, with traffic.router.upstreams pointing at loopback, in tests.
 */}}
+{{/*
+The prediction routes, as the service labels its request metrics (route templates): the alert
+rules judge a track by these routes only, as `nepse-gitops gate` does, so readiness, health,
+metadata and unmatched requests never count. The same list is PREDICTION_ROUTES in the
+service's routes/paths.py and in nepse_gitops/prediction_routes.py; a test proves they agree.
+*/}}
+{{- define "nepse-predictor.predictionRoutes" -}}
+{{- list "/v1/predict" "/v1/predict/bars" "/v2/models/{model_name}/infer" "/v2/models/{model_name}/versions/{model_version}/infer" | toJson }}
+{{- end }}
+
+{{/*
+A PromQL regex matching exactly the prediction routes.
+*/}}
+{{- define "nepse-predictor.predictionRouteRegex" -}}
+{{- $routes := list }}
+{{- range include "nepse-predictor.predictionRoutes" . | fromJsonArray }}
+{{- $routes = append $routes (. | replace "{" "\\{" | replace "}" "\\}") }}
+{{- end }}
+{{- join "|" $routes }}
+{{- end }}
+
 {{- define "nepse-predictor.routerConfig" -}}
 {{- $v := .Values }}
 {{- $r := $v.traffic.router }}
@@ -516,6 +541,13 @@ http {
     uwsgi_temp_path {{ $tmp }}/uwsgi;
     scgi_temp_path {{ $tmp }}/scgi;
     keepalive_timeout 65s;
+    {{- if gt (int $v.preStopSleepSeconds) 0 }}
+    # A client connection older than the preStop pause gets its next answer with
+    # "Connection: close". A router pod being replaced so sees every busy client reconnect (to
+    # the new pods) during its pause, instead of cutting kept-alive connections when it quits,
+    # which would race a client sending its next request.
+    keepalive_time {{ int $v.preStopSleepSeconds }}s;
+    {{- end }}
 
     log_format nepse escape=json '{"time":"$time_iso8601","request_id":"$nepse_request_id",'
         '"method":"$request_method","uri":"$request_uri","status":$status,'
@@ -536,6 +568,9 @@ http {
     upstream nepse_{{ $track }} {
         server {{ include "nepse-predictor.routerUpstream" (dict "root" $ "track" $track) }} max_fails=0;
         keepalive 32;
+        # Below the predictor's own idle timeout (NEPSE_KEEP_ALIVE_SECONDS), so nginx drops an
+        # idle connection before the server does and never sends a request into its close.
+        keepalive_timeout {{ int $r.upstreamKeepaliveTimeout }}s;
     }
     {{- end }}
     {{- if eq $s "canary" }}
@@ -598,9 +633,8 @@ http {
     {{- $p := $v.rollout.shadow.percent }}
 
     # Shadow sampling: {{ $p }}% of requests are copied to the shadow.
-    log_subrequest on;
     log_format nepse_mirror escape=json '{"time":"$time_iso8601","mirror":true,'
-        '"request_id":"$nepse_request_id","sampled":$nepse_mirror_sampled,"status":$status,'
+        '"request_id":"$http_x_request_id","status":$status,'
         '"upstream":"$upstream_addr","request_time":$request_time}';
     {{- if and (gt (float64 $p) 0.0) (lt (float64 $p) 100.0) }}
     split_clients "${request_id}" $nepse_mirror_sampled {
@@ -635,31 +669,55 @@ http {
             proxy_set_header X-Request-Id $nepse_request_id;
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
             proxy_read_timeout {{ int $r.proxyReadTimeout }}s;
+            # A kept-alive connection that a stopping pod closed is retried once on a new one
+            # (a prediction has no side effect a second call would repeat); timeouts are not.
+            proxy_next_upstream error non_idempotent;
             {{- if and (eq $s "canary") (eq $c.stickiness.mode "cookie") }}
             add_header Set-Cookie $nepse_set_cookie;
             {{- end }}
         }
         {{- if eq $s "shadow" }}
 
-        # The shadow's answer is discarded by nginx: it never reaches a client. nginx ends a
-        # request only when its mirror is done, so a slow shadow delays the next request on the
-        # same keep-alive connection by up to 1 s + mirrorTimeout.
+        # The shadow's answer never reaches a client. nginx ends a request (and reads the next
+        # one on the same connection) only when its mirror subrequest is done, so the copy is
+        # handed to the relay below, which does the slow part: this subrequest stops waiting
+        # a millisecond after the relay has the request.
         location = /_nepse_mirror {
             internal;
-            access_log /dev/stdout nepse_mirror;
             if ($nepse_mirror_sampled = "0") {
                 return 204;
             }
-            proxy_pass http://nepse_shadow$request_uri;
+            proxy_pass http://127.0.0.1:{{ int $r.mirrorRelayPort }}$request_uri;
+            proxy_set_header X-Request-Id $nepse_request_id;
+            proxy_next_upstream off;
+            proxy_connect_timeout 1s;
+            proxy_send_timeout 1s;
+            proxy_read_timeout 1ms;
+            # Every hand-off ends in that timeout; the relay logs what happened to the copy.
+            error_log /dev/stderr crit;
+            access_log off;
+        }
+        {{- end }}
+    }
+    {{- if eq $s "shadow" }}
+
+    # The mirror relay: forwards each copy to the shadow and discards the answer, carrying on
+    # after the mirror subrequest has gone (proxy_ignore_client_abort).
+    server {
+        listen 127.0.0.1:{{ int $r.mirrorRelayPort }};
+        access_log /dev/stdout nepse_mirror;
+
+        location / {
+            proxy_pass http://nepse_shadow;
+            proxy_ignore_client_abort on;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_set_header Host $host;
-            proxy_set_header X-Request-Id $nepse_request_id;
             proxy_connect_timeout 1s;
             proxy_send_timeout {{ int $r.mirrorTimeout }}s;
             proxy_read_timeout {{ int $r.mirrorTimeout }}s;
         }
-        {{- end }}
     }
+    {{- end }}
 }
 {{- end }}

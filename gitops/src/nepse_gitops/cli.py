@@ -1,6 +1,7 @@
 """Command line: `nepse-gitops <command>`. Run `nepse-gitops <command> --help` for details.
 
-Exit codes: 0 done, 1 refused or failed (the message says why; nothing was changed),
+Exit codes: 0 done, 1 refused or failed (the message says why; nothing was changed, except
+after a quarantine commit whose void mark failed: the message says the commit stands),
 2 usage error. `gate` has its own: 0 pass, 1 fail (rolled back), 2 error, 3 inconclusive.
 """
 
@@ -21,6 +22,7 @@ from .quarantine import quarantine
 from .render import render_and_validate
 from .rollback import rollback
 from .steps import finish, flip, set_weight, shadow_start, shadow_stop
+from .void_mark import DEFAULT_STREAM, VoidRequest, print_void_command, void_predictions
 
 
 def _out(line: str) -> None:
@@ -68,6 +70,39 @@ def _version_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--image-tag", help="image tag (with --model-version: a version by hand)")
     p.add_argument("--model-version", help="model version, e.g. 2026.11.26-a1b2c3d")
     p.add_argument("--model-sha256", help="sha256 of the model's checksums.sha256 manifest")
+
+
+def _void_log_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("voiding the pulled model version's logged predictions")
+    g.add_argument(
+        "--redis-url",
+        help="the prediction log's Redis: run `nepse-predictor predictions mark` there "
+        "(default: print that command)",
+    )
+    g.add_argument(
+        "--prediction-stream",
+        default=DEFAULT_STREAM,
+        help=f"the prediction log's stream (default {DEFAULT_STREAM})",
+    )
+
+
+def _void_after_quarantine(args: argparse.Namespace) -> None:
+    if args.image_tag:
+        _out(
+            "predictions are logged by model version: void those this image served with "
+            "`nepse-predictor predictions mark --model-version V --reason TEXT`"
+        )
+        return
+    reason = f"quarantined: {args.reason}" if args.reason else "quarantined"
+    request = VoidRequest(args.model_version, reason, args.redis_url, args.prediction_stream)
+    if args.dry_run:
+        _out("dry run: nothing is marked; after the quarantine commit this would follow:")
+        print_void_command(request, _out)
+        return
+    try:
+        void_predictions(request, _out)
+    except GitopsError as exc:
+        raise GitopsError(f"the quarantine is committed, but {exc}") from exc
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -133,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--image-tag")
     g.add_argument("--model-version")
     p.add_argument("--reason", help="why; kept as a comment beside the entry")
+    _void_log_options(p)
     _delivery_options(p, new_branch_default=False)
 
     p = sub.add_parser("gate", help="compare candidate and stable metrics; roll back on failure")
@@ -161,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="report a failure without committing the rollback",
     )
+    _void_log_options(p)
     _delivery_options(p, new_branch_default=False)
 
     p = sub.add_parser("render", help="render environments with helm and validate them")
@@ -230,6 +267,7 @@ def _run(args: argparse.Namespace) -> int:
             _out,
             helm,
         )
+        _void_after_quarantine(args)
         return 0
     if cmd == "gate":
         return _gate(root, args)
@@ -285,6 +323,7 @@ def _gate(root: Path, args: argparse.Namespace) -> int:
             _delivery(args),
             _out,
             helm=args.helm,
+            void_log=(args.redis_url, args.prediction_stream),
         )
     except GitopsError as exc:
         print(f"nepse-gitops gate: error: {exc}", file=sys.stderr)

@@ -16,8 +16,12 @@ Checks (each one only when its threshold is set):
   by the candidate (``shadowAgreement.min``)
 
 Exit codes: 0 pass, 1 fail (the release in flight is rolled back with one commit unless
-``--no-rollback``), 2 error (metrics unreachable, bad configuration), 3 inconclusive (the
-candidate has served fewer than ``minRequests`` requests).
+``--no-rollback``), 2 error (metrics unreachable, bad configuration, or the rollback was made
+but voiding the candidate's logged predictions failed), 3 inconclusive (the candidate has
+served fewer than ``minRequests`` requests).
+
+On a rollback the candidate's model version is voided in the prediction log (see
+void_mark.py): run with ``--redis-url``, printed for someone to run without it.
 """
 
 from __future__ import annotations
@@ -37,7 +41,9 @@ from .change import Delivery, Printer
 from .environments import Environment, EnvState, env_state, load_environment
 from .errors import GitopsError
 from .gitrepo import GitRepo
+from .prediction_routes import PREDICTION_ROUTES, promql_route_matcher
 from .rollback import flipped_since_promote
+from .void_mark import DEFAULT_STREAM, VoidRequest, print_void_command, void_predictions
 
 EXIT_PASS, EXIT_FAIL, EXIT_ERROR, EXIT_INCONCLUSIVE = 0, 1, 2, 3
 
@@ -45,15 +51,6 @@ REQUESTS = "nepse_http_requests_total"
 DURATION_BUCKET = "nepse_http_request_duration_seconds_bucket"
 SHADOW = "nepse_shadow_comparisons_total"
 MODEL_INFO = "nepse_model_info"
-DEFAULT_EXCLUDED_ROUTES = (
-    "/health",
-    "/ready",
-    "/metrics",
-    "/v2/health/live",
-    "/v2/health/ready",
-    "/v2/models/nepse-predictor",
-    "/v2/models/nepse-predictor/ready",
-)
 
 
 class GateConfigError(GitopsError):
@@ -73,7 +70,6 @@ class MetricsError(GitopsError):
 class GateConfig:
     min_requests: int = 100
     error_statuses: str = r"5.."
-    excluded_routes: tuple[str, ...] = DEFAULT_EXCLUDED_ROUTES
     max_error_ratio: float | None = None
     max_error_ratio_increase: float | None = None
     max_p99_seconds: float | None = None
@@ -110,7 +106,6 @@ def load_gate_config(env: Environment) -> GateConfig:
     known = {
         "minRequests",
         "errorStatuses",
-        "excludedRoutes",
         "errorRatio",
         "p99Seconds",
         "shadowAgreement",
@@ -132,8 +127,6 @@ def load_gate_config(env: Environment) -> GateConfig:
             re.compile(cfg.error_statuses)
         except re.error as exc:
             raise GateConfigError(f"{where}: gate.errorStatuses is not a regex: {exc}") from exc
-    if "excludedRoutes" in gate:
-        cfg.excluded_routes = tuple(str(r) for r in gate["excludedRoutes"] or [])
     err = gate.get("errorRatio") or {}
     cfg.max_error_ratio = _number(err, "max", f"{where}: gate.errorRatio", hi=1)
     cfg.max_error_ratio_increase = _number(err, "maxIncrease", f"{where}: gate.errorRatio", hi=1)
@@ -233,16 +226,15 @@ def scrape(client: httpx.Client, url: str) -> Samples:
 
 def metrics_from_samples(track: str, samples: Samples, cfg: GateConfig) -> TrackMetrics:
     status_re = re.compile(cfg.error_statuses)
-    excluded = set(cfg.excluded_routes)
     m = TrackMetrics(track)
     buckets: dict[float, float] = defaultdict(float)
     for (name, labels), value in samples.items():
         lab = dict(labels)
-        if name == REQUESTS and lab.get("route") not in excluded:
+        if name == REQUESTS and lab.get("route") in PREDICTION_ROUTES:
             m.requests += value
             if status_re.fullmatch(lab.get("status", "")):
                 m.errors += value
-        elif name == DURATION_BUCKET and lab.get("route") not in excluded:
+        elif name == DURATION_BUCKET and lab.get("route") in PREDICTION_ROUTES:
             buckets[float(lab["le"])] += value
         elif name == SHADOW:
             if lab.get("result") == "agree":
@@ -334,14 +326,13 @@ class PrometheusSource:
 
     def collect(self, cfg: GateConfig, tracks: dict[str, str]) -> dict[str, TrackMetrics]:
         out = {}
-        excluded = "|".join(re.escape(r) for r in cfg.excluded_routes)
         with httpx.Client(timeout=self.timeout) as client:
             for role, track in tracks.items():
                 matchers = [f'{cfg.prometheus_track_label}="{track}"']
                 if cfg.prometheus_selector:
                     matchers.insert(0, cfg.prometheus_selector)
                 sel = ",".join(matchers)
-                routes = f'{sel},route!~"{excluded}"' if excluded else sel
+                routes = f"{sel},{promql_route_matcher()}"
                 w = cfg.prometheus_window
                 m = TrackMetrics(track)
                 m.requests = (
@@ -534,7 +525,9 @@ def run_gate(
     delivery: Delivery,
     out: Printer,
     helm: str | None = None,
+    void_log: tuple[str | None, str] = (None, DEFAULT_STREAM),
 ) -> int:
+    """`void_log`: the prediction log's Redis URL (None: print the mark) and stream."""
     env = load_environment(root, env_name)
     cfg = load_gate_config(env)
     state = env_state(env)
@@ -564,24 +557,38 @@ def run_gate(
     cand_version = state.slots[tracks["candidate"]]
     reason = f"gate failed for {cand_version} ({tracks['candidate']}): {reason}"
     out(reason)
-    if rollback_on_fail:
-        from .rollback import rollback
+    void = None
+    if cand_version.model_version:
+        void = VoidRequest(
+            cand_version.model_version, f"nepse-gitops gate {env.name}: {reason}", *void_log
+        )
+    if not rollback_on_fail:
+        if void is not None:
+            out("if it is rolled back:")
+            print_void_command(void, out)
+        return EXIT_FAIL
+    from .rollback import rollback
 
+    try:
+        rollback(
+            root,
+            env.name,
+            release=True,
+            reason=reason,
+            delivery=delivery,
+            dry_run=False,
+            out=out,
+            helm=helm,
+        )
+    except GitopsError as exc:
+        raise GitopsError(
+            f"the gate failed, but the rollback commit could not be made: {exc}"
+        ) from exc
+    if void is not None:
         try:
-            rollback(
-                root,
-                env.name,
-                release=True,
-                reason=reason,
-                delivery=delivery,
-                dry_run=False,
-                out=out,
-                helm=helm,
-            )
+            void_predictions(void, out)
         except GitopsError as exc:
-            raise GitopsError(
-                f"the gate failed, but the rollback commit could not be made: {exc}"
-            ) from exc
+            raise GitopsError(f"the gate failed and {env.name} is rolled back, but {exc}") from exc
     return EXIT_FAIL
 
 

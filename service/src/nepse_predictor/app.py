@@ -12,10 +12,12 @@ from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
 
-from fastapi import FastAPI
+import orjson
+from fastapi import FastAPI, Request, Response
+from starlette.exceptions import HTTPException
 
 from nepse_predictor.config import Settings
-from nepse_predictor.middleware import ServingMiddleware
+from nepse_predictor.middleware import RouteLabels, ServingMiddleware
 from nepse_predictor.routes import health, metrics, oip, predict
 from nepse_predictor.state import ServingState
 
@@ -52,9 +54,27 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             description=app.description,
             routes=app.routes,
         )
-        schema.setdefault("components", {}).setdefault("schemas", {}).update(component_schemas())
+        settings = app.state.serving.settings
+        components = component_schemas(settings.max_batch_rows, settings.max_bars)
+        schema.setdefault("components", {}).setdefault("schemas", {}).update(components)
         app.openapi_schema = schema
     return app.openapi_schema
+
+
+async def _error_reply(request: Request, exc: Exception) -> Response:
+    """FastAPI's own errors (unknown path, wrong method) in the shape every other error has,
+    `{"error": ...}`, which Open Inference Protocol clients decode."""
+    assert isinstance(exc, HTTPException)
+    path = request.url.path
+    message = f"{request.method} {path[:200]}: {exc.detail}"
+    if exc.status_code == 404:
+        message = f"no route for {request.method} {path[:200]}"
+    return Response(
+        orjson.dumps({"error": message}),
+        status_code=exc.status_code,
+        headers=exc.headers,
+        media_type="application/json",
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -81,8 +101,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.serving = state
-    app.serving = ServingMiddleware(partial(FastAPI.__call__, app), state)
     for module in (health, predict, oip, metrics):
         app.include_router(module.router)
+    app.add_exception_handler(HTTPException, _error_reply)
+    templates = [route.path for route in app.router.routes if hasattr(route, "path")]
+    for module in (health, predict, oip, metrics):
+        templates += [route.path for route in module.router.routes if hasattr(route, "path")]
+    app.serving = ServingMiddleware(partial(FastAPI.__call__, app), state, RouteLabels(templates))
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -121,18 +122,49 @@ def load_joblib_estimator(model_dir: str | Path) -> Any:
     return joblib.load(path)
 
 
-def find_latest_model(root: str | Path) -> Path | None:
-    """The newest verified model version under `root` (by metadata 'created'), if any."""
+@dataclass(frozen=True)
+class VersionChoice:
+    """Which version under a models root to serve, and why."""
+
+    root: Path
+    chosen: Path | None
+    newest: Path | None
+    # Newer versions passed over because they failed verification: (directory, reason).
+    skipped: tuple[tuple[Path, str], ...] = ()
+
+
+def _created(directory: Path) -> str:
+    # Only for ordering; nothing from an unverified directory is used otherwise.
+    try:
+        return str(json.loads((directory / METADATA).read_text(encoding="utf-8"))["created"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+
+
+def model_versions(root: str | Path) -> list[Path]:
+    """The version directories under `root` (those with a manifest), newest first, by their
+    metadata's 'created' and then by name."""
     root = Path(root)
     if not root.is_dir():
-        return None
-    candidates: list[tuple[str, Path]] = []
-    for child in root.iterdir():
-        if not (child / MANIFEST).is_file():
-            continue
+        return []
+    found = [child for child in root.iterdir() if (child / MANIFEST).is_file()]
+    return sorted(found, key=lambda child: (_created(child), child.name), reverse=True)
+
+
+def choose_model_version(root: str | Path, fall_back: bool = False) -> VersionChoice:
+    """The newest version under `root`; with `fall_back`, the newest one that verifies, the
+    newer ones that do not listed with the file and the problem."""
+    root = Path(root)
+    versions = model_versions(root)
+    newest = versions[0] if versions else None
+    if not fall_back:
+        return VersionChoice(root, newest, newest)
+    skipped: list[tuple[Path, str]] = []
+    for directory in versions:
         try:
-            metadata = verify_model_dir(child)
-        except ModelIntegrityError:
+            verify_model_dir(directory)
+        except ModelIntegrityError as exc:
+            skipped.append((directory, str(exc)))
             continue
-        candidates.append((str(metadata.get("created", "")), child))
-    return max(candidates)[1] if candidates else None
+        return VersionChoice(root, directory, newest, tuple(skipped))
+    return VersionChoice(root, None, newest, tuple(skipped))

@@ -33,6 +33,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from nepse_predictor.log_redis import redact_url
 from nepse_predictor.metrics import Metrics
 
 log = logging.getLogger("nepse_predictor.cache")
@@ -51,14 +52,6 @@ def cache_key(version: str, rows: np.ndarray, kind: str = "rows") -> str:
     digest = hashlib.blake2b(rows.tobytes(), digest_size=16)
     digest.update(repr(rows.shape).encode())
     return f"{CACHE_PREFIX}{version}:{kind}:{digest.hexdigest()}"
-
-
-def redact_url(url: str) -> str:
-    """The URL without a password, for logs."""
-    if "@" not in url:
-        return url
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
 
 
 class RedisSink:

@@ -18,6 +18,7 @@ COMMANDS = {
     "verify-model": ("verify_model", "verify a model directory and print its metadata"),
     "serve": ("serve", "serve the model over HTTP"),
     "shadow-report": ("shadow_report", "compare two tracks' logged predictions"),
+    "predictions": ("predictions", "list, export, count and void-mark logged predictions"),
     "edge-report": ("edge_report", "measure the onnxruntime-only edge predictor"),
 }
 

@@ -1,8 +1,13 @@
-"""Loading daily OHLCV price history from CSV, with errors that say what to fix.
+"""Loading OHLCV price history from CSV, daily or intraday, with errors that say what to fix.
 
 Accepted files: columns Date, Open, High, Low, Close, Volume and an optional Symbol, in any
-order and any letter case; a leading unnamed index column (as pandas and spreadsheet exports
-write) is ignored. Without a Symbol column the whole file is one series.
+order and any letter case; the date column may also be called Datetime, Timestamp or Time.
+A leading unnamed column holds the timestamps when no date column is named (what pandas
+writes for a DatetimeIndex, and how many public datasets ship), else it is an index and
+ignored. A timestamp is a date (2024-01-31, 2024/01/31) or a date and time of day
+(2024-01-31 10:30:00, ISO 8601, with or without a UTC offset, the same for the whole file):
+intraday bars are one series in time order like daily ones. Without a Symbol column the whole
+file is one series.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 import csv
 import itertools
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, time
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +25,8 @@ from nepse_predictor.errors import DataError
 from nepse_predictor.features import MIN_BARS
 
 REQUIRED_COLUMNS = ("date", "open", "high", "low", "close", "volume")
+DATE_ALIASES = ("datetime", "timestamp", "time")
+_INDEX_NAMES = ("", "unnamed: 0", "index")
 PRICE_COLUMNS = ("open", "high", "low", "close")
 DEFAULT_SYMBOL = "NEPSE"
 # A training row needs a full feature window plus the next session for its label.
@@ -28,7 +35,7 @@ MIN_ROWS_PER_SYMBOL = MIN_BARS + 1
 
 @dataclass(frozen=True)
 class Series:
-    """One symbol's bars in time order."""
+    """One symbol's bars in time order; `dates` are dates, or datetimes for intraday bars."""
 
     symbol: str
     dates: tuple[date, ...]
@@ -52,8 +59,13 @@ class PriceHistory:
 
 def _column_index(path: Path, header: list[str]) -> dict[str, int]:
     names = [cell.strip().lower() for cell in header]
-    if names and names[0] in ("", "unnamed: 0", "index"):
-        names[0] = ""
+    for alias in DATE_ALIASES:
+        if "date" not in names and alias in names:
+            names[names.index(alias)] = "date"
+    if names and names[0] in _INDEX_NAMES:
+        # A leading unnamed column: the timestamps (a DatetimeIndex written by pandas) when no
+        # column is named as the date, else a row index.
+        names[0] = "" if "date" in names else "date"
     index: dict[str, int] = {}
     for position, name in enumerate(names):
         if not name:
@@ -68,14 +80,42 @@ def _column_index(path: Path, header: list[str]) -> dict[str, int]:
     return index
 
 
-def _parse_date(path: Path, line: int, text: str) -> date:
-    cleaned = text.strip().replace("/", "-")[:10]
+def _parse_date(path: Path, line: int, text: str, column: str = "column 'Date'") -> date:
+    """A date, or a datetime when the text has a time of day."""
+    cleaned = text.strip().replace("/", "-")
     try:
-        return date.fromisoformat(cleaned)
+        if len(cleaned) <= 10:
+            return date.fromisoformat(cleaned)
+        stamp = datetime.fromisoformat(cleaned)
     except ValueError:
         raise DataError(
-            f"{path}: row {line}: column 'Date': {text.strip()!r} is not a date (YYYY-MM-DD)"
+            f"{path}: row {line}: {column}: {text.strip()!r} is not a date (YYYY-MM-DD) "
+            "or a timestamp (YYYY-MM-DD HH:MM[:SS][+HH:MM])"
         ) from None
+    if stamp.time() == time() and stamp.tzinfo is None:
+        return stamp.date()
+    return stamp
+
+
+def _comparable(path: Path, bars: list[tuple[int, date, dict[str, float]]]) -> list[date]:
+    """The bars' timestamps made comparable: all dates, or all datetimes when any has a time
+    of day (a plain date is midnight then), and all with a UTC offset or none."""
+    stamps = [when for _, when, _ in bars]
+    if not any(isinstance(when, datetime) for when in stamps):
+        return stamps
+    aware = None
+    out: list[date] = []
+    for line, when, _ in bars:
+        stamp = when if isinstance(when, datetime) else datetime.combine(when, time())
+        if aware is None:
+            aware = stamp.tzinfo is not None
+        elif (stamp.tzinfo is not None) != aware:
+            raise DataError(
+                f"{path}: row {line}: column 'Date': mixes timestamps with and without a UTC "
+                "offset; give all of them one or none"
+            )
+        out.append(stamp)
+    return out
 
 
 def _parse_number(path: Path, line: int, column: str, text: str) -> float:
@@ -128,6 +168,11 @@ def load_ohlcv(path: str | Path, min_rows_per_symbol: int = MIN_ROWS_PER_SYMBOL)
         if header is None:
             raise DataError(f"{path}: the file is empty")
         columns = _column_index(path, header)
+        date_column = (
+            "the unnamed first column (read as the dates)"
+            if columns["date"] == 0 and header[0].strip().lower() in _INDEX_NAMES
+            else "column 'Date'"
+        )
         symbol_at = columns.get("symbol")
         for line, record in enumerate(reader, start=2):
             if not any(cell.strip() for cell in record):
@@ -136,7 +181,7 @@ def load_ohlcv(path: str | Path, min_rows_per_symbol: int = MIN_ROWS_PER_SYMBOL)
                 raise DataError(
                     f"{path}: row {line}: has {len(record)} fields, the header has {len(header)}"
                 )
-            when = _parse_date(path, line, record[columns["date"]])
+            when = _parse_date(path, line, record[columns["date"]], date_column)
             bar = {
                 name: _parse_number(path, line, name, record[columns[name]])
                 for name in REQUIRED_COLUMNS[1:]
@@ -161,7 +206,9 @@ def _to_series(
     bars: list[tuple[int, date, dict[str, float]]],
     min_rows: int,
 ) -> Series:
-    for (prev_line, prev_date, _), (line, when, _) in itertools.pairwise(bars):
+    stamps = _comparable(path, bars)
+    lines = [line for line, _, _ in bars]
+    for (prev_line, prev_date), (line, when) in itertools.pairwise(zip(lines, stamps, strict=True)):
         if when == prev_date:
             raise DataError(
                 f"{path}: row {line}: duplicate date {when} for symbol {symbol} "
@@ -183,7 +230,7 @@ def _to_series(
 
     return Series(
         symbol=symbol,
-        dates=tuple(when for _, when, _ in bars),
+        dates=tuple(stamps),
         open=column("open"),
         high=column("high"),
         low=column("low"),

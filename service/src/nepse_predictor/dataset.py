@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 
 import numpy as np
 
@@ -22,8 +22,20 @@ class Split:
     test_start: date
 
 
+def _as_datetime64(stamps: tuple[date, ...]) -> np.ndarray:
+    """Dates as datetime64[D]; intraday timestamps as datetime64[s] (in UTC when they carry
+    an offset)."""
+    if not any(isinstance(stamp, datetime) for stamp in stamps):
+        return np.array(stamps, dtype="datetime64[D]")
+    naive = [
+        s.astimezone(UTC).replace(tzinfo=None) if getattr(s, "tzinfo", None) else s for s in stamps
+    ]
+    return np.array(naive, dtype="datetime64[s]")
+
+
 def labelled_rows(history: PriceHistory) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Features, next-session direction labels (1 = close rises) and dates, over all symbols."""
+    """Features, next-session direction labels (1 = close rises) and the bars' timestamps,
+    over all symbols; a session is a day for daily bars and a bar's interval for intraday."""
     features, labels, dates = [], [], []
     for series in history.series:
         matrix = compute_features(series.open, series.high, series.low, series.close, series.volume)
@@ -31,7 +43,7 @@ def labelled_rows(history: PriceHistory) -> tuple[np.ndarray, np.ndarray, np.nda
         usable = slice(MIN_BARS - 1, len(series.dates) - 1)
         features.append(matrix[usable])
         labels.append((series.close[1:] > series.close[:-1])[MIN_BARS - 1 :].astype(np.int32))
-        dates.append(np.array(series.dates[usable], dtype="datetime64[D]"))
+        dates.append(_as_datetime64(series.dates[usable]))
     return np.vstack(features), np.concatenate(labels), np.concatenate(dates)
 
 

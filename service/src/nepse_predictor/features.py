@@ -42,25 +42,29 @@ MIN_BARS = 21
 _FLAT = 1e-9
 
 
+# Every helper works along the last axis (time), so the same code computes one series
+# (bars,) or many of equal length at once (series x bars).
+
+
 def _rolling_mean(values: np.ndarray, window: int) -> np.ndarray:
     out = np.full(values.shape, np.nan)
-    if len(values) >= window:
-        windows = np.lib.stride_tricks.sliding_window_view(values, window)
-        out[window - 1 :] = windows.mean(axis=1)
+    if values.shape[-1] >= window:
+        windows = np.lib.stride_tricks.sliding_window_view(values, window, axis=-1)
+        out[..., window - 1 :] = windows.mean(axis=-1)
     return out
 
 
 def _rolling_std(values: np.ndarray, window: int) -> np.ndarray:
     out = np.full(values.shape, np.nan)
-    if len(values) >= window:
-        windows = np.lib.stride_tricks.sliding_window_view(values, window)
-        out[window - 1 :] = windows.std(axis=1, ddof=1)
+    if values.shape[-1] >= window:
+        windows = np.lib.stride_tricks.sliding_window_view(values, window, axis=-1)
+        out[..., window - 1 :] = windows.std(axis=-1, ddof=1)
     return out
 
 
 def _lagged_difference(values: np.ndarray, lag: int) -> np.ndarray:
     out = np.full(values.shape, np.nan)
-    out[lag:] = values[lag:] - values[:-lag]
+    out[..., lag:] = values[..., lag:] - values[..., :-lag]
     return out
 
 
@@ -68,7 +72,7 @@ def _rsi(log_close: np.ndarray, window: int) -> np.ndarray:
     change = _lagged_difference(log_close, 1)
     gains = np.where(change > 0, change, 0.0)
     losses = np.where(change < 0, -change, 0.0)
-    gains[0] = losses[0] = np.nan
+    gains[..., 0] = losses[..., 0] = np.nan
     mean_gain = _rolling_mean(gains, window)
     mean_loss = _rolling_mean(losses, window)
     total = mean_gain + mean_loss
@@ -85,7 +89,8 @@ def compute_features(
     close: np.ndarray,
     volume: np.ndarray,
 ) -> np.ndarray:
-    """Feature matrix (bars x FEATURE_NAMES) of one symbol's bars in time order.
+    """Feature matrix (bars x FEATURE_NAMES) of one symbol's bars in time order; given
+    (series x bars) arrays, one such matrix per series (series x bars x FEATURE_NAMES).
 
     Rows before the first complete window hold NaN. Prices must be positive and volumes
     non-negative; `data.load_ohlcv` and the request schemas check that before calling here.
@@ -122,8 +127,8 @@ def compute_features(
         day_range / close,
         close_location,
     ]
-    matrix = np.column_stack(columns)
-    matrix[: MIN_BARS - 1] = np.nan
+    matrix = np.stack(columns, axis=-1)
+    matrix[..., : MIN_BARS - 1, :] = np.nan
     return matrix
 
 
@@ -144,3 +149,16 @@ def latest_features(
         np.asarray(volume)[window],
     )
     return matrix[-1:]
+
+
+def latest_features_of_many(
+    open_: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    volume: np.ndarray,
+) -> np.ndarray:
+    """Features of the last bar of each series, from (series x MIN_BARS) arrays of their last
+    MIN_BARS bars, in one pass (series x features); row i equals `latest_features` of series i.
+    """
+    return compute_features(open_, high, low, close, volume)[:, -1, :]

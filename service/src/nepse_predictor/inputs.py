@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 import numpy as np
@@ -22,14 +20,7 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 _NUMBER_TYPES = frozenset((float, int))
 _SMALL = 64  # up to this many values the checks run on Python floats, beyond with numpy
 
-OIP_DATATYPES = ("FP32", "FP64")
-OIP_OUTPUTS = ("probability", "label")
-_OIP_REQUEST_KEYS = frozenset(("id", "parameters", "inputs", "outputs"))
-_OIP_INPUT_KEYS = frozenset(("name", "shape", "datatype", "data", "parameters"))
 _V1_KEYS = frozenset(("features", "instances"))
-_BAR_FIELDS = ("open", "high", "low", "close", "volume")
-_BAR_KEYS = frozenset((*_BAR_FIELDS, "date"))
-_SERIES_KEYS = frozenset(("symbol", "bars"))
 
 
 class InputError(ValueError):
@@ -40,6 +31,10 @@ class InputError(ValueError):
         self.field = field
         self.problem = problem
         self.status = status
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Raised in a worker process (heavy_work) and rebuilt here.
+        return (InputError, (self.field, self.problem, self.status))
 
     def payload(self) -> bytes:
         return orjson.dumps({"error": str(self), "field": self.field})
@@ -62,7 +57,7 @@ def json_type(value: Any) -> str:
     return type(value).__name__
 
 
-def _show(value: Any) -> str:
+def show(value: Any) -> str:
     try:
         if isinstance(value, int | float) and not isinstance(value, bool):
             text = repr(value)
@@ -90,26 +85,26 @@ def load_json(body: bytes) -> Any:
         raise InputError("body", f"is not valid JSON: {first_error}") from None
 
 
-def _bad_number(value: Any) -> str | None:
+def bad_number(value: Any) -> str | None:
     """Why `value` is not an acceptable feature value, or None if it is one."""
     if type(value) not in _NUMBER_TYPES:
-        return f"expected a number, got {json_type(value)} {_show(value)}"
+        return f"expected a number, got {json_type(value)} {show(value)}"
     try:
         number = float(value)
     except OverflowError:
-        return f"{_show(value)} is outside the float32 range"
+        return f"{show(value)} is outside the float32 range"
     if math.isnan(number):
         return "NaN is not allowed; send a finite number"
     if math.isinf(number):
         return f"{'-' if number < 0 else ''}Infinity is not allowed; send a finite number"
     if abs(number) > FLOAT32_MAX:
-        return f"{_show(value)} is outside the float32 range"
+        return f"{show(value)} is outside the float32 range"
     return None
 
 
 def _first_bad(values: Sequence[Any]) -> tuple[int, str] | None:
     for index, value in enumerate(values):
-        problem = _bad_number(value)
+        problem = bad_number(value)
         if problem is not None:
             return index, problem
     return None
@@ -153,7 +148,7 @@ def to_float32(values: list[Any], name_of: Any) -> np.ndarray:
     return wide.astype(np.float32)
 
 
-def _check_rows(rows: int, field: str, max_rows: int) -> None:
+def check_rows(rows: int, field: str, max_rows: int) -> None:
     if rows > max_rows:
         raise InputError(
             field,
@@ -206,283 +201,10 @@ def parse_v1(body: bytes, features: tuple[str, ...], max_rows: int) -> np.ndarra
         raise InputError("instances", f"expected a list of rows, got {json_type(instances)}")
     if not instances:
         raise InputError("instances", "is empty; send at least one row")
-    _check_rows(len(instances), "instances", max_rows)
+    check_rows(len(instances), "instances", max_rows)
     flat: list[Any] = []
     for index, row in enumerate(instances):
         flat.extend(_row_values(row, f"instances[{index}]", features, feature_set))
     width = len(features)
     matrix = to_float32(flat, lambda i: f"instances[{i // width}].{features[i % width]}")
     return matrix.reshape(len(instances), width)
-
-
-# --- Open Inference Protocol v2 ---------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class InferRequest:
-    rows: np.ndarray
-    id: str | None
-    outputs: tuple[str, ...]
-    datatype: str
-
-
-def _flatten(data: list[Any], field: str, depth: int) -> list[Any]:
-    """Nested row-major tensor data to a flat list (the protocol allows both forms)."""
-    if depth > 2:
-        raise InputError(field, "nests deeper than the tensor's 2 dimensions")
-    flat: list[Any] = []
-    for index, item in enumerate(data):
-        if type(item) is list:
-            flat.extend(_flatten(item, f"{field}[{index}]", depth + 1))
-        else:
-            flat.append(item)
-    return flat
-
-
-def _shape(value: Any, field: str) -> list[int]:
-    if type(value) is not list or not value:
-        raise InputError(field, f"expected a list of dimension sizes, got {_show(value)}")
-    for index, size in enumerate(value):
-        if type(size) is not int or size < 0:
-            raise InputError(
-                f"{field}[{index}]", f"expected a non-negative integer, got {_show(size)}"
-            )
-    return value
-
-
-def _input_header(tensor: Any, field: str) -> tuple[str, list[int], str, list[Any]]:
-    if type(tensor) is not dict:
-        raise InputError(field, f"expected a tensor object, got {json_type(tensor)}")
-    for key in tensor:
-        if key not in _OIP_INPUT_KEYS:
-            raise InputError(f"{field}.{key}", "unknown field of a request input")
-    for key in ("name", "shape", "datatype", "data"):
-        if key not in tensor:
-            raise InputError(f"{field}.{key}", "missing required field")
-    name, datatype, data = tensor["name"], tensor["datatype"], tensor["data"]
-    if type(name) is not str:
-        raise InputError(f"{field}.name", f"expected a string, got {json_type(name)}")
-    if datatype not in OIP_DATATYPES:
-        raise InputError(
-            f"{field}.datatype",
-            f"{_show(datatype)} is not supported; use one of {', '.join(OIP_DATATYPES)}",
-        )
-    shape = _shape(tensor["shape"], f"{field}.shape")
-    if type(data) is not list:
-        raise InputError(f"{field}.data", f"expected a list of numbers, got {json_type(data)}")
-    if "parameters" in tensor and type(tensor["parameters"]) not in (dict, type(None)):
-        raise InputError(f"{field}.parameters", "expected an object")
-    return name, shape, datatype, data
-
-
-def parse_infer(body: bytes, features: tuple[str, ...], max_rows: int) -> InferRequest:
-    """An inference request: one [N, F] tensor, or one [N] (or [N, 1]) tensor per feature."""
-    obj = load_json(body)
-    if type(obj) is not dict:
-        raise InputError("body", f"expected an inference request object, got {json_type(obj)}")
-    for key in obj:
-        if key not in _OIP_REQUEST_KEYS:
-            raise InputError(key, "unknown field of an inference request")
-    request_id = obj.get("id")
-    if request_id is not None and type(request_id) is not str:
-        raise InputError("id", f"expected a string, got {json_type(request_id)}")
-    parameters = obj.get("parameters")
-    if parameters is not None and type(parameters) is not dict:
-        raise InputError("parameters", f"expected an object, got {json_type(parameters)}")
-    outputs = _requested_outputs(obj.get("outputs"))
-    inputs = obj.get("inputs")
-    if type(inputs) is not list or not inputs:
-        raise InputError("inputs", "expected a non-empty list of input tensors")
-
-    width = len(features)
-    if len(inputs) == 1:
-        name, shape, datatype, data = _input_header(inputs[0], "inputs[0]")
-        if len(shape) != 2 or shape[1] != width:
-            if name in features and width > 1:
-                missing = [n for n in features if n != name]
-                raise InputError(
-                    "inputs",
-                    f"one tensor per feature needs all {width}; missing: {', '.join(missing)}",
-                )
-            raise InputError(
-                "inputs[0].shape",
-                f"{shape} does not fit; send one [N, {width}] tensor (rows x features in the "
-                f"order {', '.join(features)}) or one [N] tensor per feature",
-            )
-        rows = shape[0]
-        _check_rows(rows, "inputs[0].shape[0]", max_rows)
-        if rows == 0:
-            raise InputError("inputs[0].shape[0]", "is 0; send at least one row")
-        flat = _flatten(data, "inputs[0].data", 1) if data and type(data[0]) is list else data
-        if len(flat) != rows * width:
-            raise InputError(
-                "inputs[0].data",
-                f"has {len(flat)} values; shape {shape} needs {rows * width}",
-            )
-        matrix = to_float32(
-            flat, lambda i: f"inputs[0].data[{i}] (row {i // width}, {features[i % width]})"
-        )
-        return InferRequest(matrix.reshape(rows, width), request_id, outputs, datatype)
-
-    # One tensor per feature, in any order.
-    columns: dict[str, np.ndarray] = {}
-    rows = -1
-    datatype = "FP32"
-    for index, tensor in enumerate(inputs):
-        field = f"inputs[{index}]"
-        name, shape, datatype, data = _input_header(tensor, field)
-        if name not in features:
-            raise InputError(
-                f"{field}.name",
-                f"{_show(name)} is not a feature; expected one tensor per feature "
-                f"({', '.join(features)}) or a single [N, {width}] tensor",
-            )
-        if name in columns:
-            raise InputError(f"{field}.name", f"feature {name!r} is sent twice")
-        if len(shape) > 2 or (len(shape) == 2 and shape[1] != 1):
-            raise InputError(f"{field}.shape", f"{shape} does not fit; expected [N] or [N, 1]")
-        if rows == -1:
-            rows = shape[0]
-            _check_rows(rows, f"{field}.shape[0]", max_rows)
-            if rows == 0:
-                raise InputError(f"{field}.shape[0]", "is 0; send at least one row")
-        elif shape[0] != rows:
-            raise InputError(
-                f"{field}.shape[0]", f"is {shape[0]} but the first input has {rows} rows"
-            )
-        flat = (
-            _flatten(data, f"{field}.data", len(shape) - 1)
-            if data and type(data[0]) is list
-            else data
-        )
-        if len(flat) != rows:
-            raise InputError(f"{field}.data", f"has {len(flat)} values; shape {shape} needs {rows}")
-        columns[name] = to_float32(flat, lambda i, f=field, n=name: f"{f}.data[{i}] ({n})")
-    missing = [name for name in features if name not in columns]
-    if missing:
-        raise InputError("inputs", f"missing feature tensors: {', '.join(missing)}")
-    matrix = np.column_stack([columns[name] for name in features])
-    return InferRequest(np.ascontiguousarray(matrix), request_id, outputs, datatype)
-
-
-def _requested_outputs(value: Any) -> tuple[str, ...]:
-    if value is None:
-        return ("probability",)
-    if type(value) is not list or not value:
-        raise InputError("outputs", 'expected a non-empty list of {"name": ...} objects')
-    names: list[str] = []
-    for index, item in enumerate(value):
-        name = item.get("name") if type(item) is dict else None
-        if name not in OIP_OUTPUTS:
-            raise InputError(
-                f"outputs[{index}].name",
-                f"{_show(name)} is not an output of this model; choose from "
-                f"{', '.join(OIP_OUTPUTS)}",
-            )
-        if name not in names:
-            names.append(name)
-    return tuple(names)
-
-
-# --- /v1/predict/bars -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BarSeries:
-    symbol: str
-    as_of: str | None
-    open: np.ndarray
-    high: np.ndarray
-    low: np.ndarray
-    close: np.ndarray
-    volume: np.ndarray
-
-
-def _bar_number(bar: dict[str, Any], key: str, field: str) -> float:
-    if key not in bar:
-        raise InputError(f"{field}.{key}", "missing required field")
-    problem = _bad_number(bar[key])
-    if problem is not None:
-        raise InputError(f"{field}.{key}", problem)
-    return float(bar[key])
-
-
-def _parse_bar(bar: Any, field: str) -> tuple[float, float, float, float, float, str | None]:
-    if type(bar) is not dict:
-        raise InputError(field, f"expected a bar object, got {json_type(bar)}")
-    for key in bar:
-        if key not in _BAR_KEYS:
-            raise InputError(f"{field}.{key}", f"unknown field; a bar has {', '.join(_BAR_KEYS)}")
-    o, h, lo, c, v = (_bar_number(bar, key, field) for key in _BAR_FIELDS)
-    for key, value in (("open", o), ("high", h), ("low", lo), ("close", c)):
-        if value <= 0:
-            raise InputError(f"{field}.{key}", f"price must be positive, got {value:g}")
-    if v < 0:
-        raise InputError(f"{field}.volume", f"must not be negative, got {v:g}")
-    if h < max(o, c, lo):
-        raise InputError(f"{field}.high", f"{h:g} is below the bar's open, close or low")
-    if lo > min(o, c):
-        raise InputError(f"{field}.low", f"{lo:g} is above the bar's open or close")
-    day = bar.get("date")
-    if day is not None:
-        if type(day) is not str:
-            raise InputError(f"{field}.date", f"expected a YYYY-MM-DD string, got {json_type(day)}")
-        try:
-            date.fromisoformat(day)
-        except ValueError:
-            raise InputError(f"{field}.date", f"{_show(day)} is not a YYYY-MM-DD date") from None
-    return o, h, lo, c, v, day
-
-
-def parse_bars(body: bytes, min_bars: int, max_series: int) -> list[BarSeries]:
-    """`{"series": [{"symbol": ..., "bars": [{open, high, low, close, volume, date?}, ...]}]}`.
-
-    Bars are oldest first; each series needs at least `min_bars` of them.
-    """
-    obj = load_json(body)
-    if type(obj) is not dict:
-        raise InputError("body", f"expected a JSON object, got {json_type(obj)}")
-    for key in obj:
-        if key != "series":
-            raise InputError(key, 'unknown field; send {"series": [...]}')
-    series = obj.get("series")
-    if type(series) is not list or not series:
-        raise InputError("series", "expected a non-empty list of {symbol, bars} objects")
-    _check_rows(len(series), "series", max_series)
-    parsed: list[BarSeries] = []
-    for index, item in enumerate(series):
-        field = f"series[{index}]"
-        if type(item) is not dict:
-            raise InputError(field, f"expected an object, got {json_type(item)}")
-        for key in item:
-            if key not in _SERIES_KEYS:
-                raise InputError(f"{field}.{key}", "unknown field; a series has symbol and bars")
-        symbol = item.get("symbol")
-        if type(symbol) is not str or not 1 <= len(symbol) <= 64:
-            raise InputError(f"{field}.symbol", "expected a symbol string of 1 to 64 characters")
-        bars = item.get("bars")
-        if type(bars) is not list:
-            raise InputError(f"{field}.bars", f"expected a list of bars, got {json_type(bars)}")
-        if len(bars) < min_bars:
-            raise InputError(
-                f"{field}.bars",
-                f"has {len(bars)} bars; the features need at least {min_bars} (oldest first)",
-            )
-        values = [_parse_bar(bar, f"{field}.bars[{i}]") for i, bar in enumerate(bars)]
-        dates = [v[5] for v in values]
-        if any(d is not None for d in dates):
-            if any(d is None for d in dates):
-                missing = dates.index(None)
-                raise InputError(
-                    f"{field}.bars[{missing}].date", "missing; give dates on all bars or none"
-                )
-            for i in range(1, len(dates)):
-                if dates[i] <= dates[i - 1]:  # type: ignore[operator]
-                    raise InputError(
-                        f"{field}.bars[{i}].date",
-                        f"{dates[i]} is not after {dates[i - 1]}; send bars oldest first, "
-                        "one per session",
-                    )
-        matrix = np.array([v[:5] for v in values], dtype=np.float64)
-        parsed.append(BarSeries(symbol, dates[-1], *(matrix[:, j].copy() for j in range(5))))
-    return parsed

@@ -1,11 +1,19 @@
 """Prometheus metrics of one server (its own registry, so tests can build many apps).
 
-nepse_http_requests_total{route,method,status}     requests answered
+nepse_http_requests_total{route,method,status}     requests answered; route is a template of
+                                                   routes.paths or "unmatched", method one of
+                                                   METHODS or "other"
+nepse_http_refused_total{reason}                   connections closed before a request was
+                                                   read: header_too_large, too_many_headers,
+                                                   header_timeout, too_many_connections
 nepse_http_request_duration_seconds{route,status}  time to answer (histogram)
 nepse_predictions_total{track,label}               predicted rows by class (label up/down)
 nepse_prediction_rows{route}                       rows per prediction request (histogram)
 nepse_model_info{version,track,backend}            1 for the loaded model
 nepse_model_ready                                  1 when a verified model is loaded
+nepse_model_newest                                 1 when the loaded version is the newest of
+                                                   its models root (or was named directly), 0
+                                                   when newer ones failed and were passed over
 nepse_cache_events_total{event}                    hit, miss, store, bypass (Redis skipped),
                                                    log_written, log_dropped
 nepse_redis_errors_total                           Redis calls that failed or timed out
@@ -45,6 +53,13 @@ LATENCY_BUCKETS = (
 ROW_BUCKETS = (1, 2, 5, 10, 50, 100, 500, 1000, 5000, 10000, 100000)
 DIFF_BUCKETS = (1e-6, 1e-5, 1e-4, 1e-3, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+# Why a connection was closed before a request was read (http_protocol).
+REFUSED_REASONS = ("header_too_large", "too_many_headers", "header_timeout", "too_many_connections")
+METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
+
+
+def method_label(method: str) -> str:
+    return method if method in METHODS else "other"
 
 
 class Metrics:
@@ -65,6 +80,13 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.refused = Counter(
+            "nepse_http_refused",
+            "Connections closed before a request was read, by reason.",
+            ["reason"],
+            registry=r,
+        )
+        self._refused = {reason: self.refused.labels(reason) for reason in REFUSED_REASONS}
         self.predictions = Counter(
             "nepse_predictions", "Predicted rows by class.", ["track", "label"], registry=r
         )
@@ -83,6 +105,11 @@ class Metrics:
         )
         self.model_ready = Gauge(
             "nepse_model_ready", "1 when a verified model is loaded.", registry=r
+        )
+        self.model_newest = Gauge(
+            "nepse_model_newest",
+            "1 when the loaded version is the newest one; 0 when newer ones were passed over.",
+            registry=r,
         )
         self.cache_events = Counter(
             "nepse_cache_events",
@@ -118,12 +145,16 @@ class Metrics:
             for event in ("hit", "miss", "store", "bypass", "log_written", "log_dropped")
         }
 
+    def count_refused(self, reason: str) -> None:
+        self._refused[reason].inc()
+
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """`route` must come from a closed set (route templates, "unmatched")."""
         key = (route, method, status)
         children = self._request_children.get(key)
         if children is None:
             children = (
-                self.requests.labels(route, method, str(status)),
+                self.requests.labels(route, method_label(method), str(status)),
                 self.duration.labels(route, str(status)),
             )
             if len(self._request_children) < 1000:
@@ -148,13 +179,15 @@ class Metrics:
             rows = self._row_children[route] = self.rows.labels(route)
         rows.observe(ups + downs)  # type: ignore[attr-defined]
 
-    def set_model(self, version: str | None, track: str, backend: str) -> None:
+    def set_model(self, version: str | None, track: str, backend: str, newest: bool = True) -> None:
         self.model_info.clear()
         if version is None:
             self.model_ready.set(0)
+            self.model_newest.set(0)
             return
         self.model_info.labels(version, track, backend).set(1)
         self.model_ready.set(1)
+        self.model_newest.set(1 if newest else 0)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -3,33 +3,56 @@
 For every HTTP request it
 - takes `X-Request-Id` from the request (if it is a sane token) or makes one, and adds
   `X-Request-Id`, `X-Model-Version` and `X-Track` to every response, errors included;
-- reads request bodies itself, refusing more than NEPSE_MAX_BODY_BYTES with 413;
+- reads request bodies itself (`request_body`): more than NEPSE_MAX_BODY_BYTES, also after
+  decompressing, gets 413, a body slower than NEPSE_BODY_TIMEOUT_SECONDS 408, a content coding
+  other than gzip or deflate 415;
 - answers the prediction endpoints (exact paths) by calling their handlers directly, which
   skips routing and dependency resolution on the hot path; everything else goes to FastAPI;
-- counts the request in Prometheus and writes one JSON access-log line.
+- counts the request in Prometheus, labelled by route template (`RouteLabels`), and writes one
+  JSON access-log line.
 
 It is plain ASGI (no BaseHTTPMiddleware): no extra task or stream per request.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
 import time
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
+from starlette.routing import compile_path
 
-from nepse_predictor.routes import FIELDS_KEY, REQUEST_ID_KEY
-from nepse_predictor.routes.oip import INFER_PATH, ROUTE_INFER, infer
-from nepse_predictor.routes.predict import BARS_PATH, PREDICT_PATH, predict_bars, predict_rows
-from nepse_predictor.state import Handler, ServingState, run_handler
+from nepse_predictor.request_body import (
+    BadEncoding,
+    BodyTimeout,
+    BodyTooLarge,
+    ClientGone,
+    coding_of,
+    decode_body,
+    read_body,
+)
+from nepse_predictor.routes import FIELDS_KEY, HEADER_LENGTH_KEY, REQUEST_ID_KEY
+from nepse_predictor.routes.oip import infer
+from nepse_predictor.routes.paths import (
+    BARS_PATH,
+    INFER_PATH,
+    PREDICT_PATH,
+    ROUTE_INFER,
+    UNMATCHED,
+)
+from nepse_predictor.routes.predict import predict_bars, predict_rows
+from nepse_predictor.state import OFFLOAD_BYTES, Handler, Incoming, ServingState, run_handler
 
 log = logging.getLogger("nepse_predictor.server")
 
 _SANE_ID = re.compile(rb"[A-Za-z0-9._:@/+=-]{1,128}")
 _BODY_METHODS = frozenset(("POST", "PUT", "PATCH"))
+_JSON = (b"content-type", b"application/json")
 
 # path -> (route label, handler), POST only.
 FAST_ROUTES: dict[str, tuple[str, Handler]] = {
@@ -39,48 +62,70 @@ FAST_ROUTES: dict[str, tuple[str, Handler]] = {
 }
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
-class ClientGone(Exception):
-    pass
-
-
 def _error(message: str, field: str = "body") -> bytes:
     return orjson.dumps({"error": message, "field": field})
 
 
+class RouteLabels:
+    """The route template a path matches among the app's routes, else `UNMATCHED`: a metric
+    label from a closed set whatever path a client sends."""
+
+    def __init__(self, templates: Iterable[str]) -> None:
+        self._patterns = [(compile_path(template)[0], template) for template in templates]
+
+    def of(self, path: str) -> str:
+        fast = FAST_ROUTES.get(path)
+        if fast is not None:
+            return fast[0]
+        for pattern, template in self._patterns:
+            if pattern.match(path):
+                return template
+        return UNMATCHED
+
+
 class ServingMiddleware:
-    def __init__(self, app: Any, state: ServingState) -> None:
+    def __init__(self, app: Any, state: ServingState, routes: RouteLabels) -> None:
         self.app = app
         self.state = state
+        self.routes = routes
 
-    async def _read_body(self, receive: Any, declared: int | None) -> bytes:
-        limit = self.state.settings.max_body_bytes
-        if declared is not None and declared > limit:
-            raise BodyTooLarge
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientGone
-        body = message.get("body", b"")
-        if not message.get("more_body", False):
-            if len(body) > limit:
-                raise BodyTooLarge
-            return body
-        chunks = [body]
-        size = len(body)
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise ClientGone
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise BodyTooLarge
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
+    async def _body(
+        self, receive: Any, declared: int | None, encoding: bytes | None
+    ) -> tuple[bytes, int, str, str]:
+        """The decoded body, or "" and the status, message and field of the refusal."""
+        settings = self.state.settings
+        limit = settings.max_body_bytes
+        try:
+            coding = coding_of(encoding) if encoding is not None else ""
+            body = await read_body(receive, declared, limit, settings.body_timeout_seconds)
+            if coding:
+                if len(body) > OFFLOAD_BYTES:
+                    body = await asyncio.to_thread(decode_body, body, coding, limit)
+                else:
+                    body = decode_body(body, coding, limit)
+        except BodyTooLarge:
+            return (
+                b"",
+                413,
+                (
+                    f"body: larger than the limit of {limit} bytes (NEPSE_MAX_BODY_BYTES); "
+                    "split the batch"
+                ),
+                "body",
+            )
+        except BodyTimeout:
+            return (
+                b"",
+                408,
+                (
+                    f"body: not received within {settings.body_timeout_seconds:g} s "
+                    "(NEPSE_BODY_TIMEOUT_SECONDS)"
+                ),
+                "body",
+            )
+        except BadEncoding as exc:
+            return b"", exc.status, str(exc), exc.field
+        return body, 200, "", ""
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -90,6 +135,9 @@ class ServingMiddleware:
         state = self.state
         request_id: bytes | None = None
         declared: int | None = None
+        encoding: bytes | None = None
+        header_length: bytes | None = None
+        chunked = False
         for name, value in scope["headers"]:
             if name == b"x-request-id":
                 request_id = value if _SANE_ID.fullmatch(value) else None
@@ -98,6 +146,12 @@ class ServingMiddleware:
                     declared = int(value)
                 except ValueError:
                     declared = None
+            elif name == b"content-encoding":
+                encoding = value
+            elif name == b"inference-header-content-length":
+                header_length = value
+            elif name == b"transfer-encoding":
+                chunked = True
         if request_id is None:
             request_id = os.urandom(16).hex().encode()
         headers = [
@@ -109,46 +163,40 @@ class ServingMiddleware:
         path = scope["path"]
         rid = request_id.decode()
         fields: dict[str, Any] = {}
-        status = 500
-        route = path
 
+        has_body = method in _BODY_METHODS or chunked or (declared is not None and declared > 0)
         body = b""
-        if method in _BODY_METHODS:
+        if has_body:
             try:
-                body = await self._read_body(receive, declared)
-            except BodyTooLarge:
-                limit = state.settings.max_body_bytes
-                status = 413
-                payload = _error(
-                    f"body: larger than the limit of {limit} bytes (NEPSE_MAX_BODY_BYTES); "
-                    "split the batch"
-                )
-                fast = FAST_ROUTES.get(path)
-                route = fast[0] if fast else "unmatched"
-                await self._reply(send, status, payload, headers, close=True)
-                self._observe(route, method, path, status, started, rid, fields)
-                return
+                body, status, problem, field = await self._body(receive, declared, encoding)
             except ClientGone:
-                self._observe(
-                    FAST_ROUTES.get(path, (path,))[0], method, path, 499, started, rid, fields
-                )
+                self._observe(self.routes.of(path), method, path, 499, started, rid, fields)
+                return
+            if problem:
+                fields["error"] = problem
+                await self._reply(send, status, _error(problem, field), headers, close=True)
+                self._observe(self.routes.of(path), method, path, status, started, rid, fields)
                 return
             fast = FAST_ROUTES.get(path) if method == "POST" else None
             if fast is not None:
-                route = fast[0]
-                status, payload = await run_handler(fast[1], state, body, rid, fields)
-                await self._reply(send, status, payload, headers)
-                self._observe(route, method, path, status, started, rid, fields)
+                incoming = Incoming(body, rid)
+                if header_length is not None:
+                    incoming.header_length = _header_length(header_length)
+                reply = await run_handler(fast[1], state, incoming, fields)
+                await self._reply(send, reply.status, reply.body, headers, extra=reply.headers)
+                self._observe(fast[0], method, path, reply.status, started, rid, fields)
                 return
 
         # Everything else: FastAPI, with the body replayed and the headers added.
         scope[REQUEST_ID_KEY] = rid
         scope[FIELDS_KEY] = fields
+        if header_length is not None:
+            scope[HEADER_LENGTH_KEY] = _header_length(header_length)
         replayed = False
 
         async def replay() -> dict[str, Any]:
             nonlocal replayed
-            if method in _BODY_METHODS and not replayed:
+            if not replayed:
                 replayed = True
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
@@ -163,10 +211,10 @@ class ServingMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, replay if method in _BODY_METHODS else receive, send_with_headers)
+            await self.app(scope, replay if has_body else receive, send_with_headers)
         finally:
             matched = scope.get("route")
-            route = getattr(matched, "path", None) or "unmatched"
+            route = getattr(matched, "path", None) or UNMATCHED
             self._observe(route, method, path, response_status, started, rid, fields)
 
     @staticmethod
@@ -176,9 +224,10 @@ class ServingMiddleware:
         payload: bytes,
         headers: list[tuple[bytes, bytes]],
         close: bool = False,
+        extra: tuple[tuple[bytes, bytes], ...] = (),
     ) -> None:
         response_headers = [
-            (b"content-type", b"application/json"),
+            *(extra or (_JSON,)),
             (b"content-length", str(len(payload)).encode()),
             *headers,
         ]
@@ -216,3 +265,12 @@ class ServingMiddleware:
             if fields:
                 entry.update(fields)
             state.access_log.write(entry)
+
+
+def _header_length(value: bytes) -> int:
+    """Inference-Header-Content-Length as a number; -1 when it is not one (the handler says
+    so in its error)."""
+    try:
+        return int(value)
+    except ValueError:
+        return -1

@@ -1,7 +1,9 @@
 """Request and response shapes, for the OpenAPI document.
 
-The hot path checks bodies by hand in `inputs.py` (faster than building models); these models
-describe the same shapes and are imported only when /openapi.json is first asked for.
+The hot path checks bodies by hand (`inputs.py`, `oip_request.py`, `bars_request.py`: faster
+than building models); these models describe the same shapes, with the same bounds (float32
+range, row limits), and are imported only when /openapi.json is first asked for. A test runs
+schemathesis's positive-data check against them: what the schema allows, the server accepts.
 """
 
 from __future__ import annotations
@@ -11,13 +13,20 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from nepse_predictor.features import FEATURE_NAMES, MIN_BARS
+from nepse_predictor.inputs import FLOAT32_MAX
 
 _STRICT = ConfigDict(extra="forbid")
 
 FeatureRow = create_model(  # type: ignore[call-overload]
     "FeatureRow",
     __config__=_STRICT,
-    **{name: (float, Field(..., description=f"feature `{name}`")) for name in FEATURE_NAMES},
+    **{
+        name: (
+            float,
+            Field(..., ge=-FLOAT32_MAX, le=FLOAT32_MAX, description=f"feature `{name}`"),
+        )
+        for name in FEATURE_NAMES
+    },
 )
 
 
@@ -50,12 +59,16 @@ class PredictResponse(BaseModel):
 
 class Bar(BaseModel):
     model_config = _STRICT
-    date: str | None = Field(None, description="YYYY-MM-DD; on all bars or none")
-    open: float = Field(..., gt=0)
-    high: float = Field(..., gt=0)
-    low: float = Field(..., gt=0)
-    close: float = Field(..., gt=0)
-    volume: float = Field(..., ge=0)
+    date: str | None = Field(
+        None,
+        description="a date (YYYY-MM-DD) or an ISO 8601 timestamp for intraday bars; on all "
+        "bars or none, increasing",
+    )
+    open: float = Field(..., gt=0, le=FLOAT32_MAX)
+    high: float = Field(..., gt=0, le=FLOAT32_MAX, description="at least open, close and low")
+    low: float = Field(..., gt=0, le=FLOAT32_MAX, description="at most open and close")
+    close: float = Field(..., gt=0, le=FLOAT32_MAX)
+    volume: float = Field(..., ge=0, le=FLOAT32_MAX)
 
 
 class BarSeries(BaseModel):
@@ -78,23 +91,48 @@ class BarsResponse(PredictResponse):
     predictions: list[BarPrediction]  # type: ignore[assignment]
 
 
+class InputParameters(BaseModel):
+    binary_data_size: int | None = Field(
+        None,
+        ge=0,
+        description="binary tensor data extension: the input's bytes follow the JSON header "
+        "(Inference-Header-Content-Length), in input order; `data` is left out",
+    )
+
+
 class RequestInput(BaseModel):
+    model_config = _STRICT
     name: str = Field(..., description="'features' (any name) for [N, F], or a feature name")
     shape: list[int] = Field(..., min_length=1, max_length=2)
     datatype: Literal["FP32", "FP64"]
-    data: list[Any] = Field(..., description="row-major, flat or nested")
-    parameters: dict[str, Any] | None = None
+    data: list[Any] | None = Field(
+        None, description="row-major, flat or nested; prod(shape) finite float32 numbers"
+    )
+    parameters: InputParameters | None = None
+
+
+class OutputParameters(BaseModel):
+    binary_data: bool | None = Field(None, description="return this output as raw bytes")
 
 
 class RequestOutput(BaseModel):
+    model_config = _STRICT
     name: Literal["probability", "label"]
-    parameters: dict[str, Any] | None = None
+    parameters: OutputParameters | None = None
+
+
+class RequestParameters(BaseModel):
+    binary_data_output: bool | None = Field(
+        None, description="return every output as raw bytes unless it says otherwise"
+    )
 
 
 class InferenceRequest(BaseModel):
     model_config = _STRICT
     id: str | None = None
-    parameters: dict[str, Any] | None = None
+    model_name: str | None = Field(None, description="as KServe's client sends it; must match")
+    model_version: str | None = Field(None, description="must match the path's, if it has one")
+    parameters: RequestParameters | None = None
     inputs: list[RequestInput] = Field(..., min_length=1)
     outputs: list[RequestOutput] | None = None
 
@@ -103,7 +141,10 @@ class ResponseOutput(BaseModel):
     name: str
     shape: list[int]
     datatype: str
-    data: list[float]
+    data: list[float] | None = Field(None, description="left out when sent as binary")
+    parameters: dict[str, Any] | None = Field(
+        None, description="`binary_data_size` when the output follows the JSON header as bytes"
+    )
 
 
 class InferenceResponse(BaseModel):
@@ -169,14 +210,17 @@ DOCUMENTED = (
 )
 
 
-def component_schemas() -> dict[str, Any]:
-    """OpenAPI components for every documented model (nested ones hoisted)."""
+def component_schemas(max_rows: int, max_bars: int) -> dict[str, Any]:
+    """OpenAPI components for every documented model (nested ones hoisted), with this
+    server's row and bar limits."""
     out: dict[str, Any] = {}
     template = "#/components/schemas/{model}"
     for model in DOCUMENTED:
         schema = model.model_json_schema(ref_template=template)
         out.update(schema.pop("$defs", {}))
         out[model.__name__] = schema
+    out["PredictBatchRequest"]["properties"]["instances"]["maxItems"] = max_rows
+    out["BarsRequest"]["properties"]["series"]["maxItems"] = min(max_rows, max_bars // MIN_BARS)
     out["PredictRequest"] = {
         "title": "PredictRequest",
         "description": "One row (`features`) or a batch (`instances`).",

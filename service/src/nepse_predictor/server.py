@@ -22,19 +22,31 @@ def uvicorn_config(settings: Settings):  # -> uvicorn.Config
     import uvicorn
 
     from nepse_predictor.app import create_app
+    from nepse_predictor.http_protocol import ConnectionLimits, limited_protocol
 
+    app = create_app(settings)
+    limits = ConnectionLimits(
+        max_header_bytes=settings.max_header_bytes,
+        max_headers=settings.max_headers,
+        header_timeout_seconds=settings.header_timeout_seconds,
+        max_connections=settings.max_connections,
+        max_age_seconds=settings.connection_max_age_seconds,
+        drain_idle_seconds=settings.drain_idle_seconds,
+    )
     return uvicorn.Config(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        http=limited_protocol(limits, app.state.serving.metrics.count_refused),
+        ws="none",
+        proxy_headers=False,  # nothing here reads the client address
         lifespan="on",
         access_log=False,  # the JSON access line comes from ServingMiddleware
         log_config=None,  # keep configure_logging's JSON handler
         server_header=False,
         timeout_graceful_shutdown=settings.graceful_timeout_seconds,
-        timeout_keep_alive=5,
+        timeout_keep_alive=settings.keep_alive_seconds,  # type: ignore[arg-type]
     )
 
 

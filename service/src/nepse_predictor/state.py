@@ -7,13 +7,17 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
 
+from nepse_predictor.artifacts import VersionChoice, choose_model_version
 from nepse_predictor.config import Settings
 from nepse_predictor.errors import ModelIntegrityError
+from nepse_predictor.heavy_work import HeavyWork
 from nepse_predictor.inputs import InputError
 from nepse_predictor.logging_setup import AccessLog
 from nepse_predictor.metrics import Metrics
@@ -21,25 +25,39 @@ from nepse_predictor.model import LoadedModel, load_model
 
 log = logging.getLogger("nepse_predictor.server")
 
-# Above these sizes the work leaves the event loop for a worker thread, so one large batch
+# Above these sizes the work leaves the event loop (a large body's parsing for a worker
+# process, `heavy_work`; predicting and rendering many rows for a thread), so one large batch
 # never stalls the small requests queued behind it.
 OFFLOAD_BYTES = 64 * 1024
 OFFLOAD_ROWS = 256
-
-
-async def parse_body(parse: Callable[..., Any], body: bytes, *args: Any) -> Any:
-    """`parse(body, *args)`, on a worker thread when the body is large."""
-    if len(body) > OFFLOAD_BYTES:
-        return await asyncio.to_thread(parse, body, *args)
-    return parse(body, *args)
 
 
 class ModelNotReady(Exception):
     """A prediction was asked for while no verified model is loaded (503)."""
 
 
-# handler(state, body, request_id, log_fields) -> (HTTP status, JSON body)
-Handler = Callable[["ServingState", bytes, str, dict[str, Any]], Awaitable[tuple[int, bytes]]]
+@dataclass(slots=True)
+class Incoming:
+    """What a prediction handler gets of a request."""
+
+    body: bytes
+    request_id: str
+    # Open Inference Protocol: the path's model name and version, and the binary tensor
+    # extension's Inference-Header-Content-Length (None: the whole body is JSON).
+    model_name: str | None = None
+    model_version: str | None = None
+    header_length: int | None = None
+
+
+class Reply(NamedTuple):
+    status: int
+    body: bytes
+    # Headers besides the identifying ones; a JSON content type when none is given.
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+
+
+# handler(state, request, log_fields) -> reply
+Handler = Callable[["ServingState", Incoming, dict[str, Any]], Awaitable[Reply]]
 
 
 class ServingState:
@@ -51,16 +69,60 @@ class ServingState:
         self.model: LoadedModel | None = None
         self.model_error: str = "the model has not been loaded yet"
         self.sink: Any = None  # cache.RedisSink when NEPSE_REDIS_URL is set
+        self.version_choice: VersionChoice | None = None  # when serving from a models root
         self.track_header = settings.track.encode()
         self.version_header = b"none"
         self.metrics.set_model(None, self.track, settings.backend)
+        self.heavy = HeavyWork(settings.heavy_workers)
+
+    async def parse_body(self, parse: Callable[..., Any], body: bytes, *args: Any) -> Any:
+        """`parse(body, *args)`, in a worker process when the body is large."""
+        if len(body) > OFFLOAD_BYTES:
+            return await self.heavy.run(parse, body, *args)
+        return parse(body, *args)
 
     # --- lifecycle ----------------------------------------------------------------------
+
+    def _choose_directory(self) -> Path | None:
+        """NEPSE_MODEL_DIR, else the version chosen under NEPSE_MODELS_ROOT (logged)."""
+        settings = self.settings
+        if settings.model_dir is not None or settings.models_root is None:
+            return settings.model_dir
+        choice = choose_model_version(settings.models_root, settings.model_fallback)
+        self.version_choice = choice
+        for directory, reason in choice.skipped:
+            log.warning(
+                "model version %s skipped (NEPSE_MODEL_FALLBACK): %s",
+                directory.name,
+                reason,
+                extra={"skipped_version": directory.name, "models_root": str(choice.root)},
+            )
+        if choice.chosen is not None and choice.chosen != choice.newest:
+            log.warning(
+                "serving %s, not the newest version %s (NEPSE_MODEL_FALLBACK)",
+                choice.chosen.name,
+                choice.newest.name if choice.newest else None,
+                extra={"models_root": str(choice.root)},
+            )
+        return choice.chosen
 
     def load(self) -> None:
         """Load and verify the model; on failure stay up, not ready, and say why."""
         started = time.perf_counter()
-        directory = self.settings.model_dir
+        self.version_choice = None
+        directory = self._choose_directory()
+        choice = self.version_choice
+        if directory is None and choice is not None:
+            if choice.skipped:
+                reasons = "; ".join(reason for _, reason in choice.skipped)
+                self._not_ready(f"{choice.root}: no model version verifies ({reasons})")
+            else:
+                self._not_ready(
+                    f"{choice.root}: holds no model version; train one into it "
+                    f"(nepse-predictor train --out {choice.root}) or set NEPSE_MODEL_DIR to a "
+                    "models/<version> directory"
+                )
+            return
         try:
             model = load_model(directory, self.settings.backend)
         except ModelIntegrityError as exc:
@@ -72,7 +134,8 @@ class ServingState:
         self.model = model
         self.model_error = ""
         self.version_header = model.version.encode("ascii", "replace")
-        self.metrics.set_model(model.version, self.track, model.backend)
+        newest = choice is None or choice.chosen == choice.newest
+        self.metrics.set_model(model.version, self.track, model.backend, newest)
         log.info(
             "model loaded",
             extra={
@@ -92,7 +155,10 @@ class ServingState:
         log.error(
             "model not loaded; /ready stays false: %s",
             reason,
-            extra={"model_dir": str(self.settings.model_dir), "track": self.track},
+            extra={
+                "model_dir": str(self.settings.model_dir or self.settings.models_root),
+                "track": self.track,
+            },
         )
 
     async def start(self) -> None:
@@ -120,6 +186,7 @@ class ServingState:
             await sink.start()
 
     async def stop(self) -> None:
+        self.heavy.close()
         if self.sink is not None:
             await self.sink.close()
             self.sink = None
@@ -135,33 +202,27 @@ class ServingState:
     async def predict(
         self,
         model: LoadedModel,
-        rows: np.ndarray | Callable[[], np.ndarray],
+        rows: np.ndarray,
         count: int,
         fields: dict[str, Any],
         cache_rows: np.ndarray | None = None,
         cache_kind: str = "rows",
     ) -> np.ndarray:
-        """`count` probabilities for float32 `rows`, through the cache when Redis is set up.
-
-        `rows` may be a function that makes them, called only on a cache miss; the cache key is
-        then made of `cache_rows` (the bars endpoint keys on the bars it was sent, so a hit
-        also skips computing the features).
-        """
+        """`count` probabilities for float32 `rows`, through the cache when Redis is set up;
+        the cache key is made of `cache_rows` when given (the bars endpoint keys on the bars it
+        was sent)."""
         sink = self.sink
         key = None
         if sink is not None and sink.cache_enabled:
             from nepse_predictor.cache import cache_key
 
             key_source = cache_rows if cache_rows is not None else rows
-            assert isinstance(key_source, np.ndarray)
             key = cache_key(model.version, key_source, cache_kind)
             cached = await sink.get(key, count)
             if cached is not None:
                 fields["cache"] = "hit"
                 return cached
             fields["cache"] = "miss" if sink.available else "bypass"
-        if callable(rows):
-            rows = await asyncio.to_thread(rows) if count > 16 else rows()
         if count > OFFLOAD_ROWS:
             probabilities = await asyncio.to_thread(model.predict_proba, rows)
         else:
@@ -204,20 +265,26 @@ class ServingState:
 
 
 async def run_handler(
-    handler: Handler, state: ServingState, body: bytes, request_id: str, fields: dict[str, Any]
-) -> tuple[int, bytes]:
+    handler: Handler, state: ServingState, request: Incoming, fields: dict[str, Any]
+) -> Reply:
     """Call an endpoint handler; every failure becomes a JSON error reply, never a traceback."""
     try:
-        return await handler(state, body, request_id, fields)
+        return await handler(state, request, fields)
     except InputError as exc:
         fields["error"] = str(exc)[:300]
-        return exc.status, exc.payload()
+        return Reply(exc.status, exc.payload())
     except ModelNotReady as exc:
         fields["error"] = "model not ready"
-        return 503, orjson.dumps({"error": f"model not ready: {exc}"})
+        return Reply(503, orjson.dumps({"error": f"model not ready: {exc}"}))
     except Exception:
-        log.exception("unexpected error while answering", extra={"request_id": request_id})
+        log.exception("unexpected error while answering", extra={"request_id": request.request_id})
         fields["error"] = "internal error"
-        return 500, orjson.dumps(
-            {"error": "internal error; the server log has the details", "request_id": request_id}
+        return Reply(
+            500,
+            orjson.dumps(
+                {
+                    "error": "internal error; the server log has the details",
+                    "request_id": request.request_id,
+                }
+            ),
         )

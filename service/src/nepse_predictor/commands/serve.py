@@ -25,14 +25,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--model-dir",
         type=Path,
-        help="a model version directory, or a folder of versions (the newest verified one is "
-        "served); default: $NEPSE_MODEL_DIR, $MODEL_PATH, else the newest under --models-root",
+        help="a model version directory, or a folder of versions (the newest one is served); "
+        "default: $NEPSE_MODEL_DIR, $MODEL_PATH, else the newest under --models-root",
     )
     parser.add_argument(
         "--models-root",
         type=Path,
-        default=DEFAULT_MODELS_ROOT,
-        help="folder of model versions used when no model directory is given (default ./models)",
+        help="folder of model versions used when no model directory is given (default "
+        "$NEPSE_MODELS_ROOT or ./models)",
+    )
+    parser.add_argument(
+        "--model-fallback",
+        action="store_true",
+        help="under a models root, serve the newest version that verifies when newer ones do "
+        "not (each one passed over is logged and shown by /ready and /metrics); default: a "
+        "newest version that fails its checksums leaves the server not ready",
     )
     parser.add_argument("--host", help="listen address (default $NEPSE_HOST or 127.0.0.1)")
     parser.add_argument("--port", type=int, help="listen port (default $NEPSE_PORT or 8000)")
@@ -44,32 +51,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def _resolve_model_dir(
+def _resolve_model_source(
     requested: Path | None, train_if_missing: bool, models_root: Path = DEFAULT_MODELS_ROOT
-) -> Path | None:
-    from nepse_predictor.artifacts import MANIFEST, find_latest_model
+) -> tuple[Path | None, Path | None]:
+    """(model directory, models root) to serve from; at most one of them is set.
 
-    if requested is not None and requested.is_dir() and not (requested / MANIFEST).exists():
-        latest = find_latest_model(requested)
-        if latest is not None:
-            return latest
-    if requested is None:
-        latest = find_latest_model(models_root)
-        if latest is not None or not train_if_missing:
-            return latest
-    if requested is not None and (requested.exists() or not train_if_missing):
-        return requested
+    A folder of versions is served as a models root: the server chooses the version and says
+    which, and why, in its log, /ready and /metrics.
+    """
+    from nepse_predictor.artifacts import MANIFEST, model_versions
 
-    from nepse_predictor.training import train
+    folder_of_versions = (
+        requested is not None and requested.is_dir() and not (requested / MANIFEST).exists()
+    )
+    if requested is not None and not folder_of_versions:
+        if requested.exists() or not train_if_missing:
+            return requested, None
+        from nepse_predictor.training import train
 
-    if requested is None:
-        result = train(out_root=models_root)
-    elif requested.exists():
-        result = train(out_root=requested)
-    else:
         result = train(out_root=requested.parent, version=requested.name)
-    print(f"trained {result.model_dir}", flush=True)
-    return result.model_dir
+        print(f"trained {result.model_dir}", flush=True)
+        return result.model_dir, None
+    root = requested if requested is not None else models_root
+    if train_if_missing and not model_versions(root):
+        from nepse_predictor.training import train
+
+        result = train(out_root=root)
+        print(f"trained {result.model_dir}", flush=True)
+    return None, root
 
 
 def run(args: argparse.Namespace) -> int:
@@ -97,10 +106,16 @@ def run(args: argparse.Namespace) -> int:
         requested = settings.model_dir
     from_env = args.model_dir is None and settings.model_dir is not None
     if from_env and not args.train_if_missing:
-        model_dir = settings.model_dir
+        model_dir, models_root = settings.model_dir, None
     else:
-        model_dir = _resolve_model_dir(requested, args.train_if_missing, args.models_root)
+        models_root = args.models_root or settings.models_root or DEFAULT_MODELS_ROOT
+        model_dir, models_root = _resolve_model_source(
+            requested, args.train_if_missing, models_root
+        )
     overrides["model_dir"] = model_dir
+    overrides["models_root"] = models_root
+    if args.model_fallback:
+        overrides["model_fallback"] = True
     settings = settings.model_copy(update=overrides)
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
 

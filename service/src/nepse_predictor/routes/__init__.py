@@ -1,16 +1,18 @@
 """HTTP routes, one module per group: health, predict (v1), oip (Open Inference Protocol v2),
-metrics. The prediction endpoints are plain `handler(state, body, request_id, fields)`
-functions: `middleware.ServingMiddleware` calls them straight from ASGI on the hot path, and
-the FastAPI routes declared here call the same functions (and carry the OpenAPI document)."""
+metrics; `paths` names them all. The prediction endpoints are plain
+`handler(state, incoming, fields)` functions: `middleware.ServingMiddleware` calls them
+straight from ASGI on the hot path, and the FastAPI routes declared here call the same
+functions (and carry the OpenAPI document)."""
 
 from __future__ import annotations
 
 from fastapi import Request, Response
 
-from nepse_predictor.state import Handler, ServingState, run_handler
+from nepse_predictor.state import Handler, Incoming, ServingState, run_handler
 
 REQUEST_ID_KEY = "nepse.request_id"
 FIELDS_KEY = "nepse.log_fields"
+HEADER_LENGTH_KEY = "nepse.inference_header_length"
 JSON = "application/json"
 
 
@@ -18,13 +20,27 @@ def serving_state(request: Request) -> ServingState:
     return request.app.state.serving
 
 
-async def answer(request: Request, handler: Handler) -> Response:
+async def answer(
+    request: Request,
+    handler: Handler,
+    model_name: str | None = None,
+    model_version: str | None = None,
+) -> Response:
     """Run a prediction handler for a FastAPI route."""
     state = serving_state(request)
-    request_id = request.scope.get(REQUEST_ID_KEY) or "-"
+    incoming = Incoming(
+        await request.body(),
+        request.scope.get(REQUEST_ID_KEY) or "-",
+        model_name,
+        model_version,
+        request.scope.get(HEADER_LENGTH_KEY),
+    )
     fields = request.scope.setdefault(FIELDS_KEY, {})
-    status, payload = await run_handler(handler, state, await request.body(), request_id, fields)
-    return Response(payload, status_code=status, media_type=JSON)
+    reply = await run_handler(handler, state, incoming, fields)
+    if not reply.headers:
+        return Response(reply.body, status_code=reply.status, media_type=JSON)
+    headers = {name.decode(): value.decode() for name, value in reply.headers}
+    return Response(reply.body, status_code=reply.status, headers=headers)
 
 
 def json_response(payload: bytes, status: int = 200) -> Response:

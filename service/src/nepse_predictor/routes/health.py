@@ -37,13 +37,16 @@ async def ready(request: Request) -> Response:
             orjson.dumps({"ready": False, "reason": state.model_error, "track": state.track}),
             503,
         )
-    return json_response(
-        orjson.dumps(
-            {
-                "ready": True,
-                "model_version": model.version,
-                "backend": model.backend,
-                "track": state.track,
-            }
-        )
-    )
+    answer = {
+        "ready": True,
+        "model_version": model.version,
+        "backend": model.backend,
+        "track": state.track,
+    }
+    choice = state.version_choice
+    if choice is not None:
+        answer["newest"] = choice.chosen == choice.newest
+        answer["skipped"] = [
+            {"version": directory.name, "reason": reason} for directory, reason in choice.skipped
+        ]
+    return json_response(orjson.dumps(answer))

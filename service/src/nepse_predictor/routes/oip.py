@@ -2,7 +2,9 @@
 
 Inference takes the features as one [N, F] tensor (columns in the order of the model
 metadata's `parameters.feature_names`) or as one [N] tensor per feature name, FP32 or FP64,
-and returns the `probability` output (FP32, [N]); `label` (INT64, [N]) on request.
+and returns the `probability` output (FP32, [N]); `label` (INT64, [N]) on request. The binary
+tensor data extension is spoken both ways (`oip_request` reads it; `_render` writes outputs
+asked for with `binary_data` or `binary_data_output` as raw bytes after the JSON header).
 """
 
 from __future__ import annotations
@@ -17,29 +19,43 @@ import orjson
 from fastapi import APIRouter, Request, Response
 
 from nepse_predictor.artifacts import MODEL_NAME
-from nepse_predictor.inputs import InferRequest, parse_infer
 from nepse_predictor.model import LoadedModel
+from nepse_predictor.oip_request import InferRequest, parse_infer
 from nepse_predictor.routes import answer, body_of, json_response, replies, serving_state
-from nepse_predictor.state import OFFLOAD_ROWS, ServingState, parse_body
+from nepse_predictor.routes.paths import ROUTE_INFER, ROUTE_VERSION_INFER
+from nepse_predictor.state import OFFLOAD_ROWS, Incoming, Reply, ServingState
 
-INFER_PATH = f"/v2/models/{MODEL_NAME}/infer"
-ROUTE_INFER = "/v2/models/{model_name}/infer"
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
 PLATFORMS = {"onnx": "onnxruntime_onnx", "xgboost": "xgboost_xgboost"}
+
+EXTENSIONS = ("binary_tensor_data",)
 
 router = APIRouter(prefix="/v2", tags=["open inference protocol v2"])
 
 
-def _render(model: LoadedModel, request: InferRequest, request_id: str, p: np.ndarray) -> bytes:
+_OCTET = (b"content-type", b"application/octet-stream")
+
+
+def _render(model: LoadedModel, request: InferRequest, request_id: str, p: np.ndarray) -> Reply:
+    """The response; outputs asked for as binary follow the JSON header as raw bytes."""
     n = len(p)
     outputs = []
-    for name in request.outputs:
-        if name == "probability":
-            outputs.append({"name": "probability", "shape": [n], "datatype": "FP32", "data": p})
+    raw: list[bytes] = []
+    for output in request.outputs:
+        if output.name == "probability":
+            entry: dict[str, Any] = {"name": "probability", "shape": [n], "datatype": "FP32"}
+            values = p.astype("<f4", copy=False)
         else:
-            labels = (p >= model.threshold).astype(np.int64)
-            outputs.append({"name": "label", "shape": [n], "datatype": "INT64", "data": labels})
-    return orjson.dumps(
+            entry = {"name": "label", "shape": [n], "datatype": "INT64"}
+            values = (p >= model.threshold).astype("<i8")
+        if output.binary:
+            data = values.tobytes()
+            entry["parameters"] = {"binary_data_size": len(data)}
+            raw.append(data)
+        else:
+            entry["data"] = values
+        outputs.append(entry)
+    header = orjson.dumps(
         {
             "model_name": model.name,
             "model_version": model.version,
@@ -48,23 +64,30 @@ def _render(model: LoadedModel, request: InferRequest, request_id: str, p: np.nd
         },
         option=_NUMPY,
     )
+    if not raw:
+        return Reply(200, header)
+    headers = (_OCTET, (b"inference-header-content-length", str(len(header)).encode()))
+    return Reply(200, b"".join((header, *raw)), headers)
 
 
-async def infer(
-    state: ServingState, body: bytes, request_id: str, fields: dict[str, Any]
-) -> tuple[int, bytes]:
+async def infer(state: ServingState, incoming: Incoming, fields: dict[str, Any]) -> Reply:
     model = state.require_model()
     started = time.perf_counter()
-    limit = state.settings.max_batch_rows
-    request = await parse_body(parse_infer, body, model.features, limit)
+    request = await state.parse_body(
+        parse_infer,
+        incoming.body,
+        model.features,
+        state.settings.max_batch_rows,
+        incoming.header_length,
+        incoming.model_name or MODEL_NAME,
+        incoming.model_version,
+    )
     rows = request.rows
     probabilities = await state.predict(model, rows, len(rows), fields)
-    state.record(ROUTE_INFER, request_id, model, probabilities, started, fields, rows)
+    state.record(ROUTE_INFER, incoming.request_id, model, probabilities, started, fields, rows)
     if len(probabilities) > OFFLOAD_ROWS:
-        payload = await asyncio.to_thread(_render, model, request, request_id, probabilities)
-    else:
-        payload = _render(model, request, request_id, probabilities)
-    return 200, payload
+        return await asyncio.to_thread(_render, model, request, incoming.request_id, probabilities)
+    return _render(model, request, incoming.request_id, probabilities)
 
 
 def _server_version() -> str:
@@ -107,7 +130,13 @@ def _names(request: Request) -> tuple[str, str | None]:
 @router.get("", summary="Server metadata", responses=replies("ServerMetadataResponse"))
 async def server_metadata() -> Response:
     return json_response(
-        orjson.dumps({"name": MODEL_NAME, "version": _server_version(), "extensions": []})
+        orjson.dumps(
+            {
+                "name": MODEL_NAME,
+                "version": _server_version(),
+                "extensions": list(EXTENSIONS),
+            }
+        )
     )
 
 
@@ -170,7 +199,7 @@ async def _infer_route(request: Request, model_name: str, model_version: str | N
     missing = _unknown(model_name, model_version, serving_state(request))
     if missing is not None:
         return missing
-    return await answer(request, infer)
+    return await answer(request, infer, model_name, model_version)
 
 
 @router.get(
@@ -214,7 +243,7 @@ async def model_version_ready(request: Request) -> Response:
 
 
 @router.post(
-    "/models/{model_name}/infer",
+    ROUTE_INFER.removeprefix("/v2"),
     summary="Inference",
     openapi_extra={**body_of("InferenceRequest"), **_path_parameters("model_name")},
     responses=replies("InferenceResponse", 404, 413, 422, 503),
@@ -225,7 +254,7 @@ async def model_infer(request: Request) -> Response:
 
 
 @router.post(
-    "/models/{model_name}/versions/{model_version}/infer",
+    ROUTE_VERSION_INFER.removeprefix("/v2"),
     summary="Inference on a version",
     openapi_extra={
         **body_of("InferenceRequest"),

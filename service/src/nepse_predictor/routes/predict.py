@@ -10,14 +10,13 @@ import numpy as np
 import orjson
 from fastapi import APIRouter, Request, Response
 
-from nepse_predictor.features import MIN_BARS, latest_features
-from nepse_predictor.inputs import BarSeries, InputError, parse_bars, parse_v1
+from nepse_predictor.bars_request import parse_bars_request
+from nepse_predictor.inputs import parse_v1
 from nepse_predictor.model import LoadedModel
 from nepse_predictor.routes import answer, body_of, replies
-from nepse_predictor.state import OFFLOAD_ROWS, ServingState, parse_body
+from nepse_predictor.routes.paths import BARS_PATH, PREDICT_PATH
+from nepse_predictor.state import OFFLOAD_ROWS, Incoming, Reply, ServingState
 
-PREDICT_PATH = "/v1/predict"
-BARS_PATH = "/v1/predict/bars"
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
 
 router = APIRouter(tags=["predict"])
@@ -52,77 +51,38 @@ def _render(
     )
 
 
-async def predict_rows(
-    state: ServingState, body: bytes, request_id: str, fields: dict[str, Any]
-) -> tuple[int, bytes]:
+async def predict_rows(state: ServingState, incoming: Incoming, fields: dict[str, Any]) -> Reply:
     model = state.require_model()
     started = time.perf_counter()
     limit = state.settings.max_batch_rows
-    rows = await parse_body(parse_v1, body, model.features, limit)
+    request_id = incoming.request_id
+    rows = await state.parse_body(parse_v1, incoming.body, model.features, limit)
     probabilities = await state.predict(model, rows, len(rows), fields)
     state.record(PREDICT_PATH, request_id, model, probabilities, started, fields, rows)
     if len(probabilities) > OFFLOAD_ROWS:
         payload = await asyncio.to_thread(_render, state, model, request_id, probabilities)
     else:
         payload = _render(state, model, request_id, probabilities)
-    return 200, payload
+    return Reply(200, payload)
 
 
-def _bar_features(series: list[BarSeries]) -> np.ndarray:
-    rows = np.vstack([latest_features(s.open, s.high, s.low, s.close, s.volume) for s in series])
-    bad = ~np.isfinite(rows)
-    if bad.any():
-        index, column = (int(i) for i in np.argwhere(bad)[0])
-        from nepse_predictor.features import FEATURE_NAMES
-
-        raise InputError(
-            f"series[{index}].bars",
-            f"feature {FEATURE_NAMES[column]} of the last bar is not finite; check the last "
-            f"{MIN_BARS} bars",
-        )
-    return rows.astype(np.float32)
-
-
-def _parse_bars(body: bytes, limit: int) -> tuple[list[BarSeries], np.ndarray]:
-    """The series, and their last MIN_BARS bars stacked (series x OHLCV x bars) as cache key."""
-    series = parse_bars(body, MIN_BARS, limit)
-    recent = np.stack(
-        [np.stack([s.open, s.high, s.low, s.close, s.volume])[:, -MIN_BARS:] for s in series]
-    )
-    return series, recent
-
-
-async def predict_bars(
-    state: ServingState, body: bytes, request_id: str, fields: dict[str, Any]
-) -> tuple[int, bytes]:
+async def predict_bars(state: ServingState, incoming: Incoming, fields: dict[str, Any]) -> Reply:
     model = state.require_model()
     started = time.perf_counter()
     limit = state.settings.max_batch_rows
-    series, recent = await parse_body(_parse_bars, body, limit)
-    computed: list[np.ndarray] = []
-
-    def features() -> np.ndarray:
-        computed.append(_bar_features(series))
-        return computed[0]
-
+    request_id = incoming.request_id
+    extra, recent, rows = await state.parse_body(
+        parse_bars_request, incoming.body, limit, state.settings.max_bars
+    )
     probabilities = await state.predict(
-        model, features, len(series), fields, cache_rows=recent, cache_kind="bars"
+        model, rows, len(rows), fields, cache_rows=recent, cache_kind="bars"
     )
-    state.record(
-        BARS_PATH,
-        request_id,
-        model,
-        probabilities,
-        started,
-        fields,
-        computed[0] if computed else None,
-    )
-    extra = [{"symbol": s.symbol, "as_of": s.as_of} for s in series]
-    if len(series) > OFFLOAD_ROWS:
+    state.record(BARS_PATH, request_id, model, probabilities, started, fields, rows)
+    if len(rows) > OFFLOAD_ROWS:
         payload = await asyncio.to_thread(_render, state, model, request_id, probabilities, extra)
     else:
         payload = _render(state, model, request_id, probabilities, extra)
-    return 200, payload
+    return Reply(200, payload)
 
 
 @router.post(

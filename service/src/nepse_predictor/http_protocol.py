@@ -1,0 +1,202 @@
+"""uvicorn's httptools protocol with the limits a public listener needs.
+
+uvicorn bounds neither the size of a request head nor the time a client may take to send it,
+and it starts its keep-alive timer only after a first response: a connection that never
+finishes its headers is held, and its bytes buffered, forever. This protocol adds, per
+connection:
+
+- a cap on the request head's size (request line and headers) and on the number of header
+  fields: past either the client gets 431 and the connection is closed, before the parser has
+  buffered more than one read beyond the cap;
+- a header timeout: from the connection's start, or from the first byte of a request on a
+  kept-alive connection, the whole head must arrive within it, else the connection is closed;
+- a bound on open connections: past it a new connection is closed as soon as it is accepted;
+- a maximum age: a kept-alive connection older than it gets its next answer with
+  `connection: close`, so a client behind a Service reconnects (to the new pods of a rollout,
+  the new colour of a flip) instead of staying on one pod for ever;
+- a graceful stop that never races a client: uvicorn closes a connection between requests at
+  once, while its client may be sending the next one; here that next request is answered with
+  `connection: close`, and only a connection that stays idle is closed, after a short while.
+
+Body read timeouts and body size live in `middleware.ServingMiddleware`, which reads bodies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httptools
+import orjson
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+_STATUS_431 = b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    max_header_bytes: int
+    max_headers: int
+    header_timeout_seconds: float
+    max_connections: int
+    max_age_seconds: float = 0.0
+    drain_idle_seconds: float = 2.0
+
+
+class _Refused(Exception):
+    """Raised in a parser callback to stop parsing a request that is refused."""
+
+
+def _refusal(status_line: bytes, message: str) -> bytes:
+    body = orjson.dumps({"error": message})
+    return b"".join(
+        (
+            status_line,
+            b"content-type: application/json\r\n",
+            b"content-length: %d\r\n" % len(body),
+            b"connection: close\r\n\r\n",
+            body,
+        )
+    )
+
+
+def limited_protocol(
+    limits: ConnectionLimits, refused: Callable[[str], None]
+) -> type[HttpToolsProtocol]:
+    """The protocol class for `uvicorn.Config(http=...)`; `refused(reason)` counts refusals,
+    with `reason` one of `metrics.REFUSED_REASONS`."""
+
+    class LimitedHttpToolsProtocol(HttpToolsProtocol):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._in_head = True
+            self._head_bytes = 0
+            self._header_count = 0
+            self._head_timer: asyncio.TimerHandle | None = None
+            self._refusal: tuple[str, str] | None = None
+            self._opened_at = 0.0
+            self._stopping = False
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            if len(self.connections) >= limits.max_connections:
+                refused("too_many_connections")
+                transport.abort()
+                return
+            super().connection_made(transport)
+            self._opened_at = self.loop.time()
+            self._start_head_timer()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._stop_head_timer()
+            if self.transport is None:  # refused in connection_made
+                return
+            super().connection_lost(exc)
+
+        def data_received(self, data: bytes) -> None:
+            self._unset_keepalive_if_required()
+            if self._in_head:
+                if self._head_timer is None:
+                    self._start_head_timer()
+                self._head_bytes += len(data)
+            try:
+                self.parser.feed_data(data)
+            except httptools.HttpParserError:
+                if self._refusal is not None:
+                    self._refuse(*self._refusal)
+                else:
+                    self.logger.warning("Invalid HTTP request received.")
+                    self.send_400_response("Invalid HTTP request received.")
+                return
+            except httptools.HttpParserUpgrade:
+                if self._should_upgrade():
+                    self.handle_websocket_upgrade()
+                else:
+                    self._unsupported_upgrade_warning()
+                return
+            if self._in_head and self._head_bytes > limits.max_header_bytes:
+                self._refuse(
+                    "header_too_large",
+                    f"request head: larger than the limit of {limits.max_header_bytes} bytes "
+                    "(NEPSE_MAX_HEADER_BYTES)",
+                )
+
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            self._in_head = True
+            self._header_count = 0
+
+        def on_header(self, name: bytes, value: bytes) -> None:
+            self._header_count += 1
+            if self._header_count > limits.max_headers:
+                self._refusal = (
+                    "too_many_headers",
+                    f"request head: more than {limits.max_headers} header fields "
+                    "(NEPSE_MAX_HEADERS)",
+                )
+                raise _Refused  # stops the parser; data_received answers 431
+            super().on_header(name, value)
+
+        def on_headers_complete(self) -> None:
+            self._in_head = False
+            self._head_bytes = 0
+            self._stop_head_timer()
+            super().on_headers_complete()
+            if self.cycle is not None and (self._stopping or self._too_old()):
+                self.cycle.keep_alive = False
+
+        def on_message_complete(self) -> None:
+            super().on_message_complete()
+            # What follows on this connection is the next request's head; its timer starts
+            # with its first byte (until then uvicorn's keep-alive timeout applies).
+            self._in_head = True
+            self._head_bytes = 0
+
+        def shutdown(self) -> None:
+            self._stopping = True
+            if self.cycle is None or self.cycle.response_complete:
+                self.loop.call_later(limits.drain_idle_seconds, self._close_if_idle)
+            else:
+                self.cycle.keep_alive = False
+
+        def _close_if_idle(self) -> None:
+            idle = self.cycle is None or self.cycle.response_complete
+            if idle and not self._in_head_started() and not self.transport.is_closing():
+                self.transport.close()
+
+        def _in_head_started(self) -> bool:
+            return self._in_head and self._head_bytes > 0
+
+        def _too_old(self) -> bool:
+            age = limits.max_age_seconds
+            return age > 0 and self.loop.time() - self._opened_at >= age
+
+        def _refuse(self, reason: str, message: str) -> None:
+            if self.transport.is_closing():
+                return
+            refused(reason)
+            if self.cycle is None or self.cycle.response_complete:
+                self.transport.write(_refusal(_STATUS_431, message))
+            # else a pipelined request's response is still being written: just close
+            self.transport.close()
+            self._in_head = False
+            self._stop_head_timer()
+
+        def _start_head_timer(self) -> None:
+            self._head_timer = self.loop.call_later(
+                limits.header_timeout_seconds, self._head_timed_out
+            )
+
+        def _stop_head_timer(self) -> None:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
+
+        def _head_timed_out(self) -> None:
+            self._head_timer = None
+            if self._in_head and not self.transport.is_closing():
+                refused("header_timeout")
+                self.transport.close()
+
+    return LimitedHttpToolsProtocol
