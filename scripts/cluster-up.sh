@@ -90,7 +90,10 @@ done
 kubectl get --raw /readyz >/dev/null || die "the API server did not become ready"
 
 log "creating $NODES kwok fake nodes"
+# kwok's node template has no ephemeral storage; real nodes do, and pods that request some
+# (the chart's predictors and router) are only scheduled on nodes that have it.
 "$BIN/kwokctl" --config "$STATE/kwokctl.yaml" --name "$NAME" scale node \
+  --param '.allocatable["ephemeral-storage"]="100Gi"' \
   --replicas "$NODES" >"$STATE/kwokctl-scale.log" 2>&1 ||
   { cat "$STATE/kwokctl-scale.log" >&2; die "kwokctl scale node failed"; }
 kubectl wait --for=condition=Ready node --all --timeout=90s >/dev/null ||

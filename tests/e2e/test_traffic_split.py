@@ -106,7 +106,7 @@ def _mirror(release: Release, provider: str) -> Any:
         return _backends(rule), mirror["type"], mirror["requestMirror"]
     conf = release.get("configmap", f"{HOST}-router")["data"]["nginx.conf"]
     split = re.search(
-        r"split_clients \"\$\{nepse_request_id\}\" \$nepse_mirror_sampled \{([^}]*)\}", conf
+        r"split_clients \"\$\{request_id\}\" \$nepse_mirror_sampled \{([^}]*)\}", conf
     )
     fixed = re.search(r"map \$nepse_request_id \$nepse_mirror_sampled \{\s*default (\d);", conf)
     return split.group(1).split() if split else fixed.group(1)
