@@ -22,48 +22,26 @@ command that installs it.
 
 from __future__ import annotations
 
-import re
-import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
 from e2e_cluster import Cluster, Release
 
 from testkit.cluster import control_plane
-
-
-def _report(config: pytest.Config, line: str) -> None:
-    """Print a line to the terminal even while pytest captures output."""
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
-    capture = config.pluginmanager.get_plugin("capturemanager")
-    if reporter is None:
-        return
-    if capture is None:
-        reporter.write_line(line)
-        return
-    with capture.global_and_fixture_disabled():
-        reporter.write_line(line)
+from testkit.pytest_output import fresh_namespace, print_past_capture
 
 
 @pytest.fixture(scope="session")
 def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
     """A real control plane with the CRDs installed (see the module docstring)."""
-    yield from control_plane(lambda line: _report(request.config, f"e2e: {line}"))
+    yield from control_plane(lambda line: print_past_capture(request.config, f"e2e: {line}"))
 
 
 @pytest.fixture
 def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh namespace for one test, deleted afterwards (without waiting)."""
-    base = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower().removeprefix("test_"))
-    name = f"{base[:40].strip('-')}-{uuid.uuid4().hex[:6]}"
-    cluster.kubectl("create", "namespace", name)
-    cluster.wait_until(
-        f"the default ServiceAccount in namespace {name}",
-        lambda: cluster.kubectl("-n", name, "get", "sa", "default", check=False).returncode == 0,
-        timeout=30,
-    )
-    yield name
-    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+    with fresh_namespace(cluster, request.node.name) as name:
+        yield name
 
 
 @pytest.fixture

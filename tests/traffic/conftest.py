@@ -17,12 +17,10 @@ from __future__ import annotations
 import functools
 import http.server
 import os
-import re
 import socket
 import subprocess
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +30,7 @@ from hostcheck import HostState
 
 from nepse_predictor import artifacts
 from testkit.cluster import BIN, ROOT, TOOLS, Cluster, run_tool, tools_env
+from testkit.pytest_output import fresh_namespace, print_past_capture
 from testkit.release import Release
 
 STATE = Path(os.environ.get("NEPSE_REAL_CLUSTER_DIR", TOOLS / "real-cluster"))
@@ -47,15 +46,7 @@ LINES = pytest.StashKey[list[str]]()
 def report_line(config: pytest.Config, line: str) -> None:
     """Print ``line`` now (past pytest's capture) and again in the run's summary."""
     config.stash.setdefault(LINES, []).append(line)
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
-    capture = config.pluginmanager.get_plugin("capturemanager")
-    if reporter is None:
-        return
-    if capture is None:
-        reporter.write_line(line)
-        return
-    with capture.global_and_fixture_disabled():
-        reporter.write_line(line)
+    print_past_capture(config, line)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -179,18 +170,8 @@ def router_image(real_cluster: Cluster) -> tuple[str, str]:
 
 @pytest.fixture
 def namespace(real_cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
-    base = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower().removeprefix("test_"))
-    name = f"{base[:40].strip('-')}-{uuid.uuid4().hex[:6]}"
-    real_cluster.kubectl("create", "namespace", name)
-    real_cluster.wait_until(
-        f"the default ServiceAccount in {name}",
-        lambda: (
-            real_cluster.kubectl("-n", name, "get", "sa", "default", check=False).returncode == 0
-        ),
-        timeout=30,
-    )
-    yield name
-    real_cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+    with fresh_namespace(real_cluster, request.node.name) as name:
+        yield name
 
 
 @dataclass

@@ -1,0 +1,43 @@
+"""Lines a test tier prints to the terminal while pytest captures output, and namespaces."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from testkit.cluster import Cluster
+
+
+def print_past_capture(config: pytest.Config, line: str) -> None:
+    """Print a line to the terminal even while pytest captures output."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None:
+        return
+    if capture is None:
+        reporter.write_line(line)
+        return
+    with capture.global_and_fixture_disabled():
+        reporter.write_line(line)
+
+
+@contextmanager
+def fresh_namespace(cluster: Cluster, test_name: str) -> Iterator[str]:
+    """A namespace named after the test, with its default ServiceAccount; deleted afterwards
+    (without waiting)."""
+    base = re.sub(r"[^a-z0-9-]+", "-", test_name.lower().removeprefix("test_"))
+    name = f"{base[:40].strip('-')}-{uuid.uuid4().hex[:6]}"
+    cluster.kubectl("create", "namespace", name)
+    cluster.wait_until(
+        f"the default ServiceAccount in namespace {name}",
+        lambda: cluster.kubectl("-n", name, "get", "sa", "default", check=False).returncode == 0,
+        timeout=30,
+    )
+    try:
+        yield name
+    finally:
+        cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
