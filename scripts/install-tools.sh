@@ -13,12 +13,14 @@
 #   kubelet, kube-proxy                 go build from the same module as the control plane
 #   coredns                             go install from the Go module proxy
 #   nepse-pause                         the real node's sandbox process, from tests/tooling/go/pause
+#   argocd (one multicall binary)       go build from tests/tooling/go/argocd with the Go
+#                                       toolchain its go.mod names; its CRDs and base config
 #   redis-server, nginx, podman, containerd, the CNI plugins and friends from Debian
 #                                       (only when missing)
 #
 # Usage: scripts/install-tools.sh [STEP...] installs every tool, or only the named steps
 # (apt helm-kubectl ct kubeconform helm-docs actionlint kwok helm-unittest etcd kube kube-node
-# coredns nepse-pause kube-score checkov schemas), e.g. `scripts/install-tools.sh kube-score checkov`.
+# coredns nepse-pause kube-score checkov schemas argocd), e.g. `scripts/install-tools.sh kube-score checkov`.
 #
 # Idempotent: every step writes a stamp with its pinned inputs and is skipped while the stamp
 # matches and its outputs exist, so a second run takes seconds. A cold run builds the
@@ -57,7 +59,6 @@ ISTIO_API_VERSION=v1.32.0
 GATEWAY_API_VERSION=v1.6.3
 KNATIVE_SERVING_VERSION=v0.51.0
 PROMETHEUS_OPERATOR_VERSION=v0.85.0
-ARGOCD_VERSION=v3.5.7          # v3.6.x needs Go 1.27
 ARGO_ROLLOUTS_VERSION=v1.10.1  # v1.10.2 needs Go 1.26.10
 
 # Read from the go.mod files so the pin lives in one place.
@@ -66,6 +67,8 @@ KUBE_VERSION=$(gomod_version kube k8s.io/kubernetes)
 ETCD_VERSION=$(gomod_version etcd go.etcd.io/etcd/server/v3)
 HELM_UNITTEST_VERSION=$(gomod_version helm-unittest github.com/helm-unittest/helm-unittest)
 CT_VERSION=$(gomod_version ct github.com/helm/chart-testing/v3)
+ARGOCD_VERSION=$(gomod_version argocd github.com/argoproj/argo-cd/v3)
+ARGOCD_TOOLCHAIN=$(awk '$1 == "toolchain" { print $2 }' "$GOMODS/argocd/go.mod")
 
 APT_PACKAGES=(redis-server nginx wrk shellcheck)
 APT_PACKAGES_NO_RECOMMENDS=(podman buildah runc netavark aardvark-dns iptables catatonit
@@ -242,9 +245,13 @@ gomod_build() { # NAME MODULE_DIR LDFLAGS OUTPUT... -- PACKAGE...
     return
   fi
   log "$name: go build in tests/tooling/go/$mod"
-  local out=$BIN
+  local out=$BIN toolchain
   if ((${#outputs[@]} == 1)); then out=${outputs[0]}; fi
-  run "go build $name" env -C "$dir" go build -trimpath -ldflags="$ldflags" -o "$out" "$@"
+  # A module that names a newer Go in its `toolchain` line gets that toolchain (from the Go
+  # proxy) for its own build only.
+  toolchain=$(awk '$1 == "toolchain" { print $2 }' "$dir/go.mod")
+  run "go build $name" env -C "$dir" GOTOOLCHAIN="${toolchain:-local}" \
+    go build -trimpath -ldflags="$ldflags" -o "$out" "$@"
   stamp_write "$name" "$key"
 }
 
@@ -296,10 +303,32 @@ EOF
   stamp_write helm-unittest-plugin "$key"
 }
 
+# ---- Argo CD: the multicall binary and the files an installation applies first --------
+install_argocd() {
+  gomod_build argocd argocd "-X github.com/argoproj/argo-cd/v3/common.version=${ARGOCD_VERSION#v}" \
+    "$BIN/argocd" -- github.com/argoproj/argo-cd/v3/cmd
+  local key="$ARGOCD_VERSION files-v1" dest=$TOOLS/argocd-install d
+  if stamp_matches argocd-install "$key" &&
+    all_exist "$dest/crds" "$dest/config" "$LIBEXEC/argocd/git-verify-wrapper.sh"; then
+    log "argocd $ARGOCD_VERSION CRDs and base config: present"
+    return
+  fi
+  log "argocd $ARGOCD_VERSION: CRDs, base config and the repo-server's git wrapper"
+  d=$(moddir "github.com/argoproj/argo-cd/v3@$ARGOCD_VERSION" "$ARGOCD_TOOLCHAIN")
+  rm -rf "$dest" "$LIBEXEC/argocd"
+  mkdir -p "$dest/crds" "$dest/config" "$LIBEXEC/argocd"
+  cp "$d"/manifests/crds/*-crd.yaml "$dest/crds/"
+  cp "$d"/manifests/base/config/argocd-*.yaml "$dest/config/"
+  cp "$d/hack/git-verify-wrapper.sh" "$LIBEXEC/argocd/"
+  chmod -R u+w "$dest" "$LIBEXEC/argocd"
+  chmod +x "$LIBEXEC/argocd/git-verify-wrapper.sh"
+  stamp_write argocd-install "$key"
+}
+
 # ---- CRD files and kubeconform schemas ---------------------------------------------------
-moddir() { # MODULE@VERSION -> its folder in the module cache (downloads it if needed)
+moddir() { # MODULE@VERSION [GO_TOOLCHAIN] -> its folder in the module cache (downloads it)
   local dir
-  dir=$(cd "$TOOLS" && go mod download -json "$1" | "$PY" -c \
+  dir=$(cd "$TOOLS" && GOTOOLCHAIN=${2:-local} go mod download -json "$1" | "$PY" -c \
     'import json,sys; d=json.load(sys.stdin); print(d.get("Dir") or sys.exit(d.get("Error")))') ||
     die "go mod download $1 failed"
   echo "$dir"
@@ -330,7 +359,7 @@ install_crds_and_schemas() {
   d=$(moddir "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION")
   cp "$d"/example/prometheus-operator-crd/monitoring.coreos.com_{servicemonitors,podmonitors,prometheusrules}.yaml \
     "$crds/prometheus-operator/"
-  d=$(moddir "github.com/argoproj/argo-cd/v3@$ARGOCD_VERSION")
+  d=$(moddir "github.com/argoproj/argo-cd/v3@$ARGOCD_VERSION" "$ARGOCD_TOOLCHAIN")
   cp "$d"/manifests/crds/{application,applicationset,appproject}-crd.yaml "$crds/argo-cd/"
   d=$(moddir "github.com/argoproj/argo-rollouts@$ARGO_ROLLOUTS_VERSION")
   cp "$d"/manifests/crds/*-crd.yaml "$crds/argo-rollouts/"
@@ -374,7 +403,7 @@ install_checkov() {
 # ---- main --------------------------------------------------------------------------------
 # `step NAME CMD...` runs CMD when no steps were named or NAME is one of them.
 STEPS=" apt helm-kubectl ct kubeconform helm-docs actionlint kwok helm-unittest etcd kube"
-STEPS+=" kube-node coredns nepse-pause kube-score checkov schemas "
+STEPS+=" kube-node coredns nepse-pause kube-score checkov schemas argocd "
 WANTED=" $* "
 for wanted in "$@"; do
   [[ $STEPS == *" $wanted "* ]] || die "unknown step '$wanted' (steps:$STEPS)"
@@ -413,6 +442,7 @@ step kube-score go_install kube-score github.com/zegl/kube-score/cmd/kube-score 
   "$KUBE_SCORE_VERSION" "-X main.version=${KUBE_SCORE_VERSION#v}"
 step checkov install_checkov
 step schemas install_crds_and_schemas
+step argocd install_argocd
 if (($# > 0)); then
   log "steps $* done ($((SECONDS - START))s)"
   exit 0

@@ -15,23 +15,6 @@ if [[ ! -d $STATE ]]; then
   exit 0
 fi
 
-# stop NAME...: SIGTERM to each recorded process still alive, SIGKILL after 10 s.
-stop() {
-  local name pid pids=()
-  for name in "$@"; do
-    pid=$(live_pid "$name") && { kill -TERM "$pid" 2>/dev/null; pids+=("$pid"); }
-  done
-  local deadline=$((SECONDS + 10))
-  for pid in ${pids[@]+"${pids[@]}"}; do
-    while [[ -e /proc/$pid ]] && ((SECONDS < deadline)); do sleep 0.1; done
-    [[ -e /proc/$pid ]] && kill -KILL "$pid" 2>/dev/null
-  done
-  for pid in ${pids[@]+"${pids[@]}"}; do
-    while [[ -e /proc/$pid ]]; do sleep 0.05; done
-  done
-  return 0
-}
-
 # Every process in the kubepods cgroups: the pods' containers, and only those.
 pod_pids() {
   local root

@@ -140,7 +140,7 @@ spawn kube-scheduler "$BIN/kube-scheduler" \
 
 log "containerd in $NETNS"
 write_containerd_config
-spawn containerd --node /usr/bin/containerd --config "$NODE_DIR/containerd/config.toml"
+spawn containerd --netns "$NETNS" /usr/bin/containerd --config "$NODE_DIR/containerd/config.toml"
 wait_until 30 ctr --address "$CONTAINERD_SOCK" version ||
   die "containerd did not start (see $LOGS/containerd.log)"
 build_pause_image
@@ -151,7 +151,7 @@ echo "$router_image" >"$STATE/router-image"
 
 log "kubelet in $NETNS (node $NODE_NAME)"
 write_kubelet_config
-spawn kubelet --node "$BIN/kubelet" --config "$NODE_DIR/kubelet/config.yaml" \
+spawn kubelet --netns "$NETNS" "$BIN/kubelet" --config "$NODE_DIR/kubelet/config.yaml" \
   --kubeconfig "$NODE_DIR/kubelet/kubeconfig" --root-dir "$NODE_DIR/kubelet/root" \
   --volume-plugin-dir "$NODE_DIR/kubelet/volume-plugins" --cert-dir "$NODE_DIR/kubelet/pki" \
   --hostname-override "$NODE_NAME" --node-ip "$NODE_IP" --v 1
@@ -166,10 +166,10 @@ while IFS= read -r setting; do sysctl -q -w "$setting"; done <"$RECORD/sysctls"
 
 log "kube-proxy and CoreDNS in $NETNS"
 write_kube_proxy_config
-spawn kube-proxy --node "$BIN/kube-proxy" --config "$NODE_DIR/kube-proxy/config.yaml"
+spawn kube-proxy --netns "$NETNS" "$BIN/kube-proxy" --config "$NODE_DIR/kube-proxy/config.yaml"
 write_coredns_config
 coredns_rbac | kubectl apply -f - >/dev/null
-spawn coredns --node "$BIN/coredns" -conf "$NODE_DIR/coredns/Corefile"
+spawn coredns --netns "$NETNS" "$BIN/coredns" -conf "$NODE_DIR/coredns/Corefile"
 wait_until 30 in_node busybox nslookup "kubernetes.default.svc.$CLUSTER_DOMAIN" \
   "$CLUSTER_DNS_IP" || die "CoreDNS does not answer (see $LOGS/coredns.log)"
 wait_until 30 in_node curl -sk -o /dev/null "https://$KUBERNETES_SERVICE_IP" ||

@@ -41,9 +41,8 @@ HOST_PATHS=(/var/lib/kubelet /var/lib/kubelet/device-plugins /var/log/containers
 # The kubelet rewrites these at start; they are written back once the node is Ready.
 SYSCTLS=(vm.overcommit_memory kernel.panic kernel.panic_on_oops)
 
-START=${START:-$SECONDS}
-log() { printf '[%s %3ds] %s\n' "$(basename "$0" .sh)" "$((SECONDS - START))" "$*" >&2; }
-die() { printf '%s: error: %s\n' "$(basename "$0" .sh)" "$*" >&2; exit 1; }
+# shellcheck source=scripts/lib/processes.sh
+. "$NEPSE_ROOT/scripts/lib/processes.sh"
 
 in_node() { nsenter --net="/run/netns/$NETNS" "$@"; }
 kubectl() { "$BIN/kubectl" --kubeconfig "$KUBECONFIG_PATH" "$@"; }
@@ -55,40 +54,4 @@ cgroup_roots() {
     [[ -e $d/cgroup.procs ]] && echo "${d%/}"
   done
   return 0
-}
-
-# spawn NAME [--node] CMD...: CMD in the background (inside the node's network namespace with
-# --node), output in $LOGS/NAME.log, PID in $PIDS/NAME.pid; teardown kills only these PIDs.
-# Neither setsid (the shell is not a group leader) nor nsenter (network namespace only)
-# forks, so the recorded PID is CMD's own.
-spawn() {
-  local name=$1; shift
-  local enter=()
-  if [[ $1 == --node ]]; then enter=(nsenter "--net=/run/netns/$NETNS"); shift; fi
-  setsid "${enter[@]}" "$@" >"$LOGS/$name.log" 2>&1 </dev/null &
-  echo "$! $1" >"$PIDS/$name.pid"
-}
-
-# wait_until SECONDS CMD...: polls CMD every 0.25 s until it succeeds; fails after SECONDS.
-wait_until() {
-  local seconds=$1; shift
-  local deadline=$((SECONDS + seconds))
-  until "$@" >/dev/null 2>&1; do
-    ((SECONDS < deadline)) || return 1
-    sleep 0.25
-  done
-}
-
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# The recorded PID of NAME when that process is still the one we started.
-live_pid() {
-  local file=$PIDS/$1.pid pid exe
-  [[ -f $file ]] || return 1
-  read -r pid exe <"$file"
-  [[ -n $pid && -e /proc/$pid ]] || return 1
-  [[ $(readlink "/proc/$pid/exe" 2>/dev/null) == "$(readlink -f "$exe" 2>/dev/null)" ]] || return 1
-  echo "$pid"
 }

@@ -1,16 +1,13 @@
 """The release gate against real service processes (`nepse-predictor serve`) and their /metrics.
 
 Three servers run on loopback: stable (model v1), a healthy canary (model v2) and a failing
-canary: model v2 whose ONNX graph reshapes its input to one row, so it loads and answers
-single-row requests but fails every batch with an ONNX Runtime error (HTTP 500).
+canary: model v2 with a graph that fails every batch (testkit/broken_model.py, HTTP 500).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,47 +20,15 @@ from conftest import V1, V2, commit_file, git, log_subjects, snapshot
 
 from nepse_gitops.gate import GateConfig, TrackMetrics, evaluate, histogram_quantile
 from nepse_gitops.gitrepo import parse_trailers
+from testkit.broken_model import one_row_only_model
 from testkit.net import free_port, wait_for_http
 
 REQUESTS = 120
 
 
-def _rewrite_manifest(model_dir: Path) -> None:
-    lines = []
-    for path in sorted(model_dir.iterdir()):
-        if path.name != "checksums.sha256" and path.is_file():
-            lines.append(f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {path.name}\n")
-    (model_dir / "checksums.sha256").write_text("".join(lines))
-
-
 @pytest.fixture(scope="session")
 def failing_model(second_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import onnx
-    from onnx import TensorProto, helper
-
-    metadata = json.loads((second_model / "metadata.json").read_text())
-    width = len(metadata["features"])
-    graph = helper.make_graph(
-        [
-            helper.make_node("Reshape", ["input", "one_row"], ["flat"]),
-            helper.make_node("ReduceMean", ["flat", "axes"], ["mean"], keepdims=1),
-            helper.make_node("Sigmoid", ["mean"], ["probabilities"]),
-        ],
-        "one_row_only",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [None, width])],
-        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [1, 1])],
-        [
-            helper.make_tensor("one_row", TensorProto.INT64, [2], [1, width]),
-            helper.make_tensor("axes", TensorProto.INT64, [1], [1]),
-        ],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    model.ir_version = 8
-    target = tmp_path_factory.mktemp("failing") / second_model.name
-    shutil.copytree(second_model, target)
-    onnx.save(model, target / "model.onnx")
-    _rewrite_manifest(target)
-    return target
+    return one_row_only_model(second_model, tmp_path_factory.mktemp("failing") / second_model.name)
 
 
 class Server:

@@ -11,6 +11,8 @@ import pytest
 
 from testkit.cluster import Cluster
 
+REPORTED = pytest.StashKey[list[str]]()
+
 
 def print_past_capture(config: pytest.Config, line: str) -> None:
     """Print a line to the terminal even while pytest captures output."""
@@ -23,6 +25,22 @@ def print_past_capture(config: pytest.Config, line: str) -> None:
         return
     with capture.global_and_fixture_disabled():
         reporter.write_line(line)
+
+
+def report_line(config: pytest.Config, line: str) -> None:
+    """Print ``line`` now (past pytest's capture) and again in the run's summary."""
+    config.stash.setdefault(REPORTED, []).append(line)
+    print_past_capture(config, line)
+
+
+def print_reported(terminalreporter: pytest.TerminalReporter, title: str) -> None:
+    """The lines of ``report_line``, again, as a section of the run's summary (call it from
+    the tier's ``pytest_terminal_summary``)."""
+    lines = terminalreporter.config.stash.get(REPORTED, [])
+    if lines:
+        terminalreporter.section(title)
+        for line in lines:
+            terminalreporter.write_line(line)
 
 
 @contextmanager

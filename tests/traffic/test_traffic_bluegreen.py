@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from scenario import assert_nothing_failed, traffic_line, under_load, version_is
+
+from testkit.scenario import assert_nothing_failed, traffic_line, under_load, version_is
 
 
 @pytest.mark.parametrize("provider", ["router", "none"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from scenario import assert_nothing_failed, traffic_line, under_load
+from testkit.scenario import assert_nothing_failed, traffic_line, under_load
 
 ROUTER_REPLICAS = 2
 

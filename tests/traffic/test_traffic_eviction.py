@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from scenario import assert_nothing_failed, traffic_line, under_load
+from testkit.scenario import assert_nothing_failed, traffic_line, under_load
 
 REPLICAS = 3
 

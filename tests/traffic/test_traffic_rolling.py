@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scenario import assert_nothing_failed, traffic_line, under_load, version_is
+from testkit.scenario import assert_nothing_failed, traffic_line, under_load, version_is
 
 
 def test_rolling_update_and_helm_rollback_lose_no_request(traffic_release, report) -> None:

@@ -11,8 +11,9 @@ import urllib.request
 from collections.abc import Iterator
 
 import pytest
-from conftest import HOST_IP
-from scenario import assert_nothing_failed, traffic_line, under_load
+
+from testkit.realnode import HOST_IP
+from testkit.scenario import assert_nothing_failed, traffic_line, under_load
 
 PERCENT = 40
 SLOW_SECONDS = 3.0

@@ -17,6 +17,7 @@ from .change import Delivery
 from .environments import env_state, list_environments, load_environment, percent_value
 from .errors import GitopsError
 from .gitrepo import GitRepo
+from .init import InitRequest, init
 from .promote import PromoteRequest, default_branch, plan, promote
 from .quarantine import quarantine
 from .render import render_and_validate
@@ -200,6 +201,14 @@ def build_parser() -> argparse.ArgumentParser:
     _void_log_options(p)
     _delivery_options(p, new_branch_default=False)
 
+    p = sub.add_parser(
+        "init", help="point a copy of this repository at its own git URL (one commit)"
+    )
+    p.add_argument("--repo-url", required=True, help="the git URL Argo CD clones this copy from")
+    p.add_argument("--image-repository", help="every environment's image.repository")
+    p.add_argument("--model-url-base", help="every environment's model.url.base")
+    _delivery_options(p, new_branch_default=False)
+
     p = sub.add_parser("render", help="render environments with helm and validate them")
     p.add_argument("--env", action="append", help="environment (default: all)")
     p.add_argument("--quiet", action="store_true", help="validate only; print no manifests")
@@ -271,6 +280,10 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if cmd == "gate":
         return _gate(root, args)
+    if cmd == "init":
+        req = InitRequest(args.repo_url, args.image_repository, args.model_url_base)
+        init(root, req, _delivery(args), args.dry_run, _out, helm)
+        return 0
     if cmd == "render":
         names = args.env or list_environments(root)
         for name in names:

@@ -1,4 +1,5 @@
-"""Driving one release step under a request loop and reporting it as a TRAFFIC line."""
+"""Driving one release step under a request loop (the traffic and Argo CD tiers), and
+reporting it as a TRAFFIC line."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from requestloop import Answer, LoopResult, RequestLoop
+from testkit.requestloop import Answer, LoopResult, RequestLoop
 
 # Requests every scenario sends at least, and the quiet time after a step has settled.
 MIN_REQUESTS = 1000
