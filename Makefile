@@ -13,7 +13,8 @@ PORT ?= 8000
 MODELS ?= models
 
 .PHONY: help setup tools run train test lint test-unit test-chart test-router test-container \
-	test-e2e test-traffic bench image cluster-up cluster-down real-cluster-up real-cluster-down clean
+	test-e2e test-traffic test-argocd bench image cluster-up cluster-down real-cluster-up \
+	real-cluster-down argocd-up argocd-down clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -34,7 +35,8 @@ train: setup ## train a new model version on the bundled synthetic sample into $
 
 test: tools ## run every test tier (installs what it needs first)
 	@started=$$SECONDS; \
-	for tier in lint test-unit test-chart test-router test-container test-e2e test-traffic; do \
+	for tier in lint test-unit test-chart test-router test-container test-e2e test-traffic \
+	    test-argocd; do \
 	  echo "==> make $$tier"; $(MAKE) --no-print-directory $$tier; \
 	done; \
 	echo "==> all tiers passed in $$((SECONDS - started)) s"
@@ -66,6 +68,9 @@ test-e2e: setup ## helm install/upgrade/rollback against a local control plane
 test-traffic: setup ## real pods on a real node: every release pattern under a request loop
 	$(PYTEST) tests/traffic
 
+test-argocd: setup ## a real Argo CD syncing the environments onto the real node: every release by git
+	$(PYTEST) tests/argocd
+
 bench: setup ## benchmarks; each result printed as a ratio to a baseline measured in the same run
 	$(BIN)/python bench/run.py
 
@@ -83,6 +88,12 @@ real-cluster-up: tools ## start a cluster with one real node (runs pods); prints
 
 real-cluster-down: ## stop the real cluster and remove everything it made
 	scripts/real-cluster-down.sh
+
+argocd-up: tools ## start Argo CD on the local cluster, syncing from a git daemon; prints how to use it
+	@scripts/argocd-up.sh
+
+argocd-down: ## stop Argo CD (and the kwok cluster when argocd-up started it)
+	scripts/argocd-down.sh
 
 clean: ## remove the virtual environment, tools and trained models
 	rm -rf $(VENV) .tools $(MODELS)

@@ -96,8 +96,15 @@ def all_available(deployments: dict[str, dict[str, Any]]) -> bool:
     return bool(deployments) and all(rollout_complete(d) for d in deployments.values())
 
 
-def wait_seconds(what: str, done: Callable[[], Any], since: float, timeout: float) -> float:
-    """Poll ``done`` until truthy; the seconds from ``since`` (a monotonic time) to then."""
+def wait_seconds(
+    what: str,
+    done: Callable[[], Any],
+    since: float,
+    timeout: float,
+    describe: Callable[[], Any] | None = None,
+) -> float:
+    """Poll ``done`` until truthy; the seconds from ``since`` (a monotonic time) to then.
+    On a timeout the failure shows ``describe()`` (default: the last value of ``done``)."""
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
@@ -105,7 +112,8 @@ def wait_seconds(what: str, done: Callable[[], Any], since: float, timeout: floa
         if last:
             return time.monotonic() - since
         time.sleep(0.25)
-    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+    seen = describe() if describe is not None else last
+    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what} (last: {seen!r})")
 
 
 @dataclass

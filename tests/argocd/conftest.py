@@ -39,9 +39,12 @@ from testkit.realnode import IMAGE, ModelStore, load_service_image
 
 STATE = Path(os.environ.get("NEPSE_ARGOCD_DIR", TOOLS / "argocd"))
 TAGS = ("node-a", "node-b")
-# Argo CD's git polling in this tier (its default is 180 s); every push is followed by a
-# refresh, as a webhook would do, except in the one scenario that measures polling alone.
-APP_RESYNC_SECONDS = 30
+# Argo CD's git polling in this tier (its defaults: the controller reads git every 180 s, and
+# the repo-server keeps what a branch points at for 3 minutes; a poll inside that time sees
+# the old commit). Every push is followed by a refresh, as a webhook would do, except in the
+# one scenario that measures polling alone.
+APP_RESYNC_SECONDS = 20
+REVISION_CACHE = "20s"
 GIT_IDENTITY = {
     "GIT_AUTHOR_NAME": "nepse-predictor tests",
     "GIT_AUTHOR_EMAIL": "tests@nepse-predictor.invalid",
@@ -81,6 +84,7 @@ def argocd(real_cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[Ar
 
     env["NEPSE_ARGOCD_KUBECONFIG"] = str(real_cluster.kubeconfig)
     env["NEPSE_ARGOCD_APP_RESYNC"] = str(APP_RESYNC_SECONDS)
+    env["NEPSE_ARGOCD_REVISION_CACHE"] = REVISION_CACHE
     started = time.monotonic()
     up = _script("argocd-up.sh", env)
     if up.returncode != 0:

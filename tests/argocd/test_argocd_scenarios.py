@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 import pytest
+import urllib3
 from argocd_kit import (
     NAMESPACE,
     ArgoCD,
@@ -27,9 +28,9 @@ from argocd_kit import (
     synced_at,
     wait_seconds,
 )
-from conftest import APP_RESYNC_SECONDS
+from conftest import APP_RESYNC_SECONDS, REVISION_CACHE
 
-from testkit.requestloop import RequestLoop
+from testkit.requestloop import FEATURES, RequestLoop
 from testkit.scenario import version_is
 
 BOOTSTRAP_GOAL = 90.0
@@ -161,7 +162,12 @@ def test_promote_by_polling_alone(
         pushed,
         timeout=APP_RESYNC_SECONDS * 4 + 120,
     )
-    report(_line("promote-polling", seconds, True, env="dev", app_resync=APP_RESYNC_SECONDS))
+    report(
+        _line(
+            "promote-polling", seconds, True, env="dev", app_resync=APP_RESYNC_SECONDS,
+            revision_cache=REVISION_CACHE,
+        )
+    )  # fmt: skip
     workspace.git("revert", "--no-edit", "HEAD")
     sha, pushed = _push(workspace, argocd, "dev")
     wait_seconds(
@@ -218,7 +224,9 @@ def test_quarantine(
     also quarantines: the chart refuses to render, Argo CD shows why, dev keeps serving."""
     root = workspace.root
     quarantine = root / "environments/quarantine.yaml"
-    quarantine.write_text(quarantine.read_text().replace("modelVersions: []", 'modelVersions: ["v2"]'))
+    quarantine.write_text(
+        quarantine.read_text().replace("modelVersions: []", 'modelVersions: ["v2"]')
+    )
     release = root / "environments/dev/release.yaml"
     text = release.read_text()
     release.write_text(
@@ -247,3 +255,278 @@ def test_quarantine(
     workspace.git("revert", "--no-edit", "HEAD")
     sha, pushed = _push(workspace, argocd, "dev")
     wait_seconds("dev Synced again", _settled(argocd, "dev", sha), pushed, timeout=120)
+
+
+def _track_pods(argocd: ArgoCD, env: str, track: str) -> list[str]:
+    """host:port of each ready pod of one track."""
+    pods = argocd.cluster.kubectl_json(
+        "-n", env_namespace(env), "get", "pods", "-l", f"nepse-predictor/track={track}"
+    )["items"]
+    addresses = []
+    for pod in pods:
+        ready = any(
+            c["type"] == "Ready" and c["status"] == "True"
+            for c in pod["status"].get("conditions", [])
+        )
+        if ready and not pod["metadata"].get("deletionTimestamp"):
+            port = pod["spec"]["containers"][0]["ports"][0]["containerPort"]
+            addresses.append(f"{pod['status']['podIP']}:{port}")
+    return addresses
+
+
+def _send_predictions(address: str, requests: int) -> dict[int, int]:
+    """Half single rows, half two-row batches; the count of each status."""
+    pool = urllib3.PoolManager(retries=False, timeout=10)
+    single = json.dumps({"features": FEATURES}).encode()
+    batch = json.dumps({"instances": [FEATURES, FEATURES]}).encode()
+    counts: dict[int, int] = {}
+    for i in range(requests):
+        response = pool.request(
+            "POST", f"http://{address}/v1/predict", body=batch if i % 2 else single,
+            headers={"Content-Type": "application/json"},
+        )  # fmt: skip
+        counts[response.status] = counts.get(response.status, 0) + 1
+    return counts
+
+
+def _only_stable(tag: str, version: str) -> Any:
+    return lambda d: (
+        set(d) == {"nepse-predictor-stable"} and _runs(d["nepse-predictor-stable"], tag, version)
+    )
+
+
+def _canary_runs(tag: str, version: str) -> Any:
+    return lambda d: (
+        "nepse-predictor-canary" in d and _runs(d["nepse-predictor-canary"], tag, version)
+    )
+
+
+def _start_canary(
+    argocd: ArgoCD, ws: Workspace, versions: dict[str, str], version: str, weight: int
+) -> None:
+    ws.gitops(
+        "promote", "--to", "prod", "--image-tag", "node-b", "--model-version", version,
+        "--model-sha256", versions[version], "--no-branch",
+    )  # fmt: skip
+    ws.gitops("set-weight", "--env", "prod", "--weight", str(weight))
+    sha, pushed = _push(ws, argocd, "prod")
+    wait_seconds(
+        f"prod's canary running {version}",
+        _settled(argocd, "prod", sha, _canary_runs("node-b", version)),
+        pushed,
+        timeout=180,
+    )
+
+
+def test_gate_rollback(
+    argocd: ArgoCD, workspace: Workspace, versions: dict[str, str], bootstrapped, report
+) -> None:
+    """The gate judges a canary whose model fails every batch, from the pods' own /metrics,
+    and commits the rollback; Argo CD puts prod back on v1 alone."""
+    policy = workspace.root / "environments/prod/policy.yaml"
+    policy.write_text(policy.read_text().replace("minRequests: 500", "minRequests: 100"))
+    workspace.commit_all("Gate prod after 100 requests")
+    _start_canary(argocd, workspace, versions, "v3", weight=25)
+
+    urls: list[str] = []
+    for track, flag in (("stable", "--stable-url"), ("canary", "--candidate-url")):
+        for address in _track_pods(argocd, "prod", track):
+            _send_predictions(address, 120)
+            urls += [flag, f"http://{address}/metrics"]
+    gate = workspace.gitops("gate", "--env", "prod", *urls, "--push", check=False)
+    verdict = time.monotonic()
+    assert gate.returncode == 1, gate.stdout + gate.stderr
+    assert "[FAIL] error ratio" in gate.stdout, gate.stdout
+    argocd.refresh(app_name("prod"))
+    sha = workspace.head()
+    assert "gate failed for" in workspace.git("log", "-1", "--format=%B")
+    seconds = wait_seconds(
+        "prod back on v1 alone",
+        _settled(argocd, "prod", sha, _only_stable("node-a", "v1")),
+        verdict,
+        timeout=180,
+    )
+    ok = seconds <= GATE_ROLLBACK_GOAL
+    report(_line("gate-rollback", seconds, ok, env="prod"))
+    assert ok, (
+        f"the rollback took {seconds:.1f}s after the verdict (goal {GATE_ROLLBACK_GOAL:.0f}s)"
+    )
+
+
+# What Kubernetes itself adds to every namespace, never part of a release.
+NAMESPACE_DEFAULTS = {("ServiceAccount", "default"), ("ConfigMap", "kube-root-ca.crt")}
+RELEASE_KINDS = (
+    "deployments", "services", "horizontalpodautoscalers", "poddisruptionbudgets",
+    "configmaps", "serviceaccounts", "networkpolicies", "virtualservices",
+    "destinationrules", "servicemonitors", "prometheusrules",
+)  # fmt: skip
+
+
+def _unmanaged(argocd: ArgoCD, env: str) -> set[tuple[str, str]]:
+    app = argocd.application(app_name(env))
+    managed = {(r["kind"], r["name"]) for r in app["status"].get("resources", [])}
+    live = argocd.cluster.kubectl_json("-n", env_namespace(env), "get", ",".join(RELEASE_KINDS))
+    found = {(item["kind"], item["metadata"]["name"]) for item in live["items"]}
+    return found - managed - NAMESPACE_DEFAULTS
+
+
+def test_prune(
+    argocd: ArgoCD, workspace: Workspace, versions: dict[str, str], bootstrapped, report
+) -> None:
+    """`finish` on a healthy canary: v2 becomes stable, the canary's workload and its
+    Services go, nothing is left that the Application does not own."""
+    _start_canary(argocd, workspace, versions, "v2", weight=50)
+    canary_objects = {
+        (item["kind"], item["metadata"]["name"])
+        for item in argocd.cluster.kubectl_json(
+            "-n", env_namespace("prod"), "get", ",".join(RELEASE_KINDS)
+        )["items"]
+        if "canary" in item["metadata"]["name"]
+    }
+    assert ("Deployment", "nepse-predictor-canary") in canary_objects
+    workspace.gitops("finish", "--env", "prod")
+    sha, pushed = _push(workspace, argocd, "prod")
+
+    def pruned() -> bool:
+        if not _settled(argocd, "prod", sha, _only_stable("node-b", "v2"))():
+            return False
+        live = argocd.cluster.kubectl_json(
+            "-n", env_namespace("prod"), "get", ",".join(RELEASE_KINDS)
+        )["items"]
+        return not any("canary" in item["metadata"]["name"] for item in live)
+
+    seconds = wait_seconds("the canary's objects pruned", pruned, pushed, timeout=180)
+    unmanaged = _unmanaged(argocd, "prod")
+    conditions = argocd.application(app_name("prod"))["status"].get("conditions", [])
+    orphaned = [c for c in conditions if c["type"] == "OrphanedResourceWarning"]
+    ok = not unmanaged and not orphaned
+    report(_line("prune", seconds, ok, env="prod", removed=len(canary_objects)))
+    assert ok, f"left behind: {sorted(unmanaged)} {orphaned}"
+
+    workspace.git("revert", "--no-edit", "HEAD~3..HEAD")
+    sha, pushed = _push(workspace, argocd, "prod")
+    wait_seconds(
+        "prod back on v1",
+        _settled(argocd, "prod", sha, _only_stable("node-a", "v1")),
+        pushed,
+        timeout=180,
+    )
+
+
+def test_emergency_rollback_with_automated_sync_off(
+    argocd: ArgoCD, workspace: Workspace, versions: dict[str, str], bootstrapped, report
+) -> None:
+    """`argocd app rollback` needs automated sync off; the cluster goes back while git still
+    names the new version (OutOfSync) until the promotion is reverted in git too."""
+    app = app_name("dev")
+    workspace.gitops(
+        "promote", "--to", "dev", "--image-tag", "node-b", "--model-version", "v2",
+        "--model-sha256", versions["v2"], "--no-branch",
+    )  # fmt: skip
+    sha, pushed = _push(workspace, argocd, "dev")
+    stable = "nepse-predictor-stable"
+    wait_seconds(
+        "dev on v2",
+        _settled(argocd, "dev", sha, lambda d: _runs(d[stable], "node-b", "v2")),
+        pushed,
+        timeout=180,
+    )
+    refused = argocd.cli("app", "rollback", app, check=False)
+    assert refused.returncode != 0
+    assert "auto-sync" in (refused.stderr + refused.stdout).lower(), refused.stderr
+
+    # The CLI wants a source position for a multi-source Application, even for a setting of
+    # the whole Application.
+    argocd.cli("app", "set", app, "--sync-policy", "none", "--source-position", "1")
+    history = argocd.application(app)["status"]["history"]
+    # The last deployment is the promotion; the one before it ran v1 (an Application synced
+    # to a commit that changes none of its manifests adds no entry).
+    assert sha in (history[-1].get("revisions") or []), history[-1]
+    previous = history[-2]
+    started = time.monotonic()
+    argocd.cli("app", "rollback", app, str(previous["id"]))
+    seconds = wait_seconds(
+        "dev back on v1 by the rollback",
+        lambda: all_available(d := argocd.deployments("dev")) and _runs(d[stable], "node-a", "v1"),
+        started,
+        timeout=180,
+    )
+    status = argocd.application(app)
+    still_off = "automated" not in status["spec"].get("syncPolicy", {})
+    out_of_sync = status["status"]["sync"]["status"] == "OutOfSync"
+    ok = still_off and out_of_sync
+    report(_line("emergency-rollback", seconds, ok, env="dev", git_says="v2"))
+    assert still_off, "the ApplicationSet turned automated sync back on"
+    assert out_of_sync, "after the rollback git still names v2: the Application must be OutOfSync"
+
+    workspace.git("revert", "--no-edit", "HEAD")
+    sha, _ = _push(workspace, argocd, "dev", refresh=False)
+    argocd.cli(
+        "app", "set", app, "--sync-policy", "automated", "--self-heal", "--auto-prune",
+        "--source-position", "1",
+    )  # fmt: skip
+    argocd.refresh(app)
+    wait_seconds(
+        "dev Synced to the revert with automated sync back on",
+        _settled(argocd, "dev", sha, lambda d: _runs(d[stable], "node-a", "v1")),
+        time.monotonic(),
+        timeout=120,
+    )
+
+
+FORBIDDEN = """\
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: nepse-forbidden
+rules: []
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: nepse-forbidden
+rules: []
+"""
+
+
+def test_the_project_refuses_kinds_it_does_not_allow(
+    argocd: ArgoCD, workspace: Workspace, bootstrapped
+) -> None:
+    (workspace.root / "forbidden").mkdir()
+    (workspace.root / "forbidden/rbac.yaml").write_text(FORBIDDEN)
+    workspace.commit_all("Try to deploy RBAC through the nepse-predictor project")
+    workspace.push()
+    application = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {"name": "nepse-forbidden", "namespace": NAMESPACE},
+        "spec": {
+            "project": "nepse-predictor",
+            "source": {"repoURL": argocd.git_url, "targetRevision": "main", "path": "forbidden"},
+            "destination": {"server": "https://kubernetes.default.svc", "namespace": "nepse-dev"},
+            "syncPolicy": {"automated": {}},
+        },
+    }
+    argocd.cluster.apply(json.dumps(application))
+    try:
+
+        def refusals() -> list[str]:
+            status = argocd.application("nepse-forbidden").get("status", {})
+            texts = [c["message"] for c in status.get("conditions", [])]
+            texts += [r.get("message", "") for r in status.get("resources", [])]
+            texts.append(status.get("operationState", {}).get("message", ""))
+            return [t for t in texts if "not permitted in project" in t]
+
+        messages = " ".join((wait_seconds and []) or [])
+        wait_seconds("the project to refuse the RBAC kinds", refusals, time.monotonic(), 60)
+        messages = " ".join(refusals())
+        assert "ClusterRole" in messages and "Role" in messages, messages
+        for kind in ("clusterrole", "role"):
+            found = argocd.cluster.kubectl(
+                "-n", "nepse-dev", "get", kind, "nepse-forbidden", check=False
+            )
+            assert found.returncode != 0, f"a {kind} was created"
+    finally:
+        argocd.cluster.kubectl("-n", NAMESPACE, "delete", "application", "nepse-forbidden")
+        workspace.git("revert", "--no-edit", "HEAD")
+        workspace.push()

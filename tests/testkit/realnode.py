@@ -23,7 +23,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -160,3 +160,9 @@ def router_image(real_cluster: Cluster) -> tuple[str, str]:
 def namespace(real_cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
     with fresh_namespace(real_cluster, request.node.name) as name:
         yield name
+
+
+@pytest.fixture
+def report(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """Print a result line past pytest's capture, and again in the run's summary."""
+    return functools.partial(report_line, request.config)

@@ -7,9 +7,8 @@ base values (values.yaml).
 
 from __future__ import annotations
 
-import functools
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import pytest
 
 from testkit import realnode
 from testkit.cluster import Cluster
-from testkit.pytest_output import print_reported, report_line
+from testkit.pytest_output import print_reported
 from testkit.realnode import ModelStore, load_service_image
 from testkit.release import Release
 
@@ -122,8 +121,3 @@ def traffic_release(
     r = Release(real_cluster, namespace)
     yield TrafficRelease(r, model_store, router_image)
     r.helm("uninstall", r.name, "--ignore-not-found", "--wait", check=False)
-
-
-@pytest.fixture
-def report(request: pytest.FixtureRequest) -> Callable[[str], None]:
-    return functools.partial(report_line, request.config)
