@@ -57,12 +57,15 @@ if [[ -d $STATE ]]; then
   log "removing what a previous start left"
   "$here/argocd-down.sh"
 fi
+if [[ -n ${NEPSE_ARGOCD_KUBECONFIG:-} ]] && ! cluster_answers "$NEPSE_ARGOCD_KUBECONFIG"; then
+  die "NEPSE_ARGOCD_KUBECONFIG=$NEPSE_ARGOCD_KUBECONFIG: the cluster does not answer"
+fi
 mkdir -p "$LOGS" "$PIDS" "$GIT_ROOT" "$ROLE_DIR"
 up=0
 undo_failed_start() {
   ((up)) && return
   log "start failed; the end of each log:"
-  tail -n 5 "$LOGS"/*.log >&2
+  tail -n 5 "$LOGS"/*.log >&2 2>/dev/null || true
   "$here/argocd-down.sh" || true
 }
 trap undo_failed_start EXIT
@@ -70,7 +73,6 @@ trap undo_failed_start EXIT
 started_cluster=""
 if [[ -n ${NEPSE_ARGOCD_KUBECONFIG:-} ]]; then
   kubeconfig=$NEPSE_ARGOCD_KUBECONFIG
-  cluster_answers "$kubeconfig" || die "NEPSE_ARGOCD_KUBECONFIG=$kubeconfig: the cluster does not answer"
 elif cluster_answers "$REAL_CLUSTER_KUBECONFIG"; then
   kubeconfig=$REAL_CLUSTER_KUBECONFIG
 elif cluster_answers "$KWOK_CLUSTER_KUBECONFIG"; then

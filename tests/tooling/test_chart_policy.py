@@ -1,5 +1,5 @@
-"""scripts/chart_policy.py: kube-score and checkov over every rendered ci file and environment,
-with the committed skip list and with one skip taken out."""
+"""scripts/chart_policy.py: kube-score and checkov over every rendered ci file and environment.
+`make lint` runs it with the committed skip list; here a skip is taken out."""
 
 from __future__ import annotations
 
@@ -23,13 +23,6 @@ def policy(*args: str) -> subprocess.CompletedProcess[str]:
         timeout=300,
         env=dict(os.environ),
     )
-
-
-def test_every_rendering_passes_with_the_committed_skips() -> None:
-    result = policy()
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "kube-score over 20 renders: 0 findings" in result.stdout
-    assert "checkov over 20 renders: exit 0" in result.stdout
 
 
 def test_every_skip_says_why() -> None:
