@@ -3,10 +3,12 @@
 # One CA signs the serving certificates and every client identity; the front-proxy CA signs
 # only the identity the aggregation layer proxies with (what metrics-server trusts request
 # headers from); the service-account key pair signs tokens. Keys never leave $PKI (mode 0700).
+# Certificate keys are ECDSA P-256: sixteen RSA keys took 4-5 s of the start on two cores.
+KEY_ALGORITHM=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1)
 
 # ca NAME CN: a self-signed CA key and certificate.
 ca() {
-  openssl req -x509 -new -newkey rsa:2048 -nodes -days 30 -subj "/CN=$2" \
+  openssl req -x509 -new "${KEY_ALGORITHM[@]}" -nodes -days 30 -subj "/CN=$2" \
     -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
     -keyout "$PKI/$1.key" -out "$PKI/$1.crt" 2>/dev/null
 }
@@ -17,7 +19,7 @@ cert() {
   ext=$(mktemp)
   {
     echo "basicConstraints=critical,CA:FALSE"
-    echo "keyUsage=critical,digitalSignature,keyEncipherment"
+    echo "keyUsage=critical,digitalSignature"
     if [[ -n $san ]]; then
       echo "extendedKeyUsage=serverAuth,clientAuth"
       echo "subjectAltName=$san"
@@ -25,7 +27,7 @@ cert() {
       echo "extendedKeyUsage=clientAuth"
     fi
   } >"$ext"
-  openssl req -new -newkey rsa:2048 -nodes -subj "$subject" \
+  openssl req -new "${KEY_ALGORITHM[@]}" -nodes -subj "$subject" \
     -keyout "$PKI/$name.key" -out "$PKI/$name.csr" 2>/dev/null
   openssl x509 -req -in "$PKI/$name.csr" -CA "$PKI/$signer.crt" -CAkey "$PKI/$signer.key" \
     -CAcreateserial -days 30 -extfile "$ext" -out "$PKI/$name.crt" 2>/dev/null
