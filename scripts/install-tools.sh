@@ -12,6 +12,8 @@
 #   offline JSON schemas for kubeconform and the CRD files for the e2e cluster
 #   kubelet, kube-proxy                 go build from the same module as the control plane
 #   coredns                             go install from the Go module proxy
+#   metrics-server                      the real node's resource metrics API, go install
+#                                       from the Go module proxy
 #   nepse-pause                         the real node's sandbox process, from tests/tooling/go/pause
 #   argocd (one multicall binary)       go build from tests/tooling/go/argocd with the Go
 #                                       toolchain its go.mod names; its CRDs and base config
@@ -20,7 +22,7 @@
 #
 # Usage: scripts/install-tools.sh [STEP...] installs every tool, or only the named steps
 # (apt helm-kubectl ct kubeconform helm-docs actionlint kwok helm-unittest etcd kube kube-node
-# coredns nepse-pause kube-score checkov schemas argocd), e.g. `scripts/install-tools.sh kube-score checkov`.
+# coredns metrics-server nepse-pause kube-score checkov schemas argocd), e.g. `scripts/install-tools.sh kube-score checkov`.
 #
 # Idempotent: every step writes a stamp with its pinned inputs and is skipped while the stamp
 # matches and its outputs exist, so a second run takes seconds. A cold run builds the
@@ -52,6 +54,7 @@ HELM_DOCS_VERSION=v1.14.2
 ACTIONLINT_VERSION=v1.7.12
 KWOK_VERSION=v0.8.0
 COREDNS_VERSION=v1.15.0
+METRICS_SERVER_VERSION=v0.9.0  # built with the Kubernetes v0.36 libraries, as the cluster
 KUBE_SCORE_VERSION=v1.20.0
 
 # Modules that ship the CRD files (downloaded into the Go module cache, never built).
@@ -403,7 +406,7 @@ install_checkov() {
 # ---- main --------------------------------------------------------------------------------
 # `step NAME CMD...` runs CMD when no steps were named or NAME is one of them.
 STEPS=" apt helm-kubectl ct kubeconform helm-docs actionlint kwok helm-unittest etcd kube"
-STEPS+=" kube-node coredns nepse-pause kube-score checkov schemas argocd "
+STEPS+=" kube-node coredns metrics-server nepse-pause kube-score checkov schemas argocd "
 WANTED=" $* "
 for wanted in "$@"; do
   [[ $STEPS == *" $wanted "* ]] || die "unknown step '$wanted' (steps:$STEPS)"
@@ -437,6 +440,8 @@ step kube-node gomod_build kube-node kube "$(kube_ldflags)" "$BIN/kubelet" "$BIN
   k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy
 step coredns go_install coredns github.com/coredns/coredns "$COREDNS_VERSION" \
   "-X github.com/coredns/coredns/coremain.GitCommit=$COREDNS_VERSION"
+step metrics-server go_install metrics-server sigs.k8s.io/metrics-server/cmd/metrics-server \
+  "$METRICS_SERVER_VERSION" "-X k8s.io/client-go/pkg/version.gitVersion=$METRICS_SERVER_VERSION"
 step nepse-pause gomod_build nepse-pause pause "" "$BIN/nepse-pause" -- .
 step kube-score go_install kube-score github.com/zegl/kube-score/cmd/kube-score \
   "$KUBE_SCORE_VERSION" "-X main.version=${KUBE_SCORE_VERSION#v}"
@@ -461,5 +466,6 @@ KUBECONFORM_VERSION=$KUBECONFORM_VERSION
 HELM_DOCS_VERSION=$HELM_DOCS_VERSION
 ACTIONLINT_VERSION=$ACTIONLINT_VERSION
 KUBE_SCORE_VERSION=$KUBE_SCORE_VERSION
+METRICS_SERVER_VERSION=$METRICS_SERVER_VERSION
 EOF
 log "all tools ready in $TOOLS/bin ($((SECONDS - START))s)"

@@ -49,7 +49,7 @@ if [[ -n $shims ]]; then
 fi
 log "stopping containerd and the control plane"
 stop containerd
-stop kube-scheduler kube-controller-manager
+stop metrics-server kube-scheduler kube-controller-manager
 stop kube-apiserver
 stop etcd
 

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Starts a Kubernetes cluster with one real node: etcd, kube-apiserver,
-# kube-controller-manager and kube-scheduler on the host; containerd (Debian's, with runc and
-# the CNI plugins), the kubelet, kube-proxy and CoreDNS inside a network namespace made here
-# (see scripts/real-cluster/common.sh for the layout). Pods run for real: probes, Services
-# through kube-proxy, in-cluster DNS. Images come from podman's store, never from a registry:
-# the pause and router images are made and loaded here, others with
-# scripts/real-cluster-load-image.sh.
+# kube-controller-manager, kube-scheduler and metrics-server on the host; containerd (Debian's,
+# with runc and the CNI plugins), the kubelet, kube-proxy and CoreDNS inside a network
+# namespace made here (see scripts/real-cluster/common.sh for the layout). Pods run for real:
+# probes, Services through kube-proxy, in-cluster DNS, resource metrics for HPAs and `kubectl
+# top`. Images come from podman's store, never from a registry: the pause and router images
+# are made and loaded here, others with scripts/real-cluster-load-image.sh.
 #
 # Needs root (network namespaces, cgroups, mounts). Prints progress on stderr and the
 # kubeconfig path as the last line on stdout:
@@ -26,12 +26,14 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/real-cluster/configs.sh"
 # shellcheck source=scripts/real-cluster/images.sh
 . "$here/real-cluster/images.sh"
+# shellcheck source=scripts/real-cluster/metrics-api.sh
+. "$here/real-cluster/metrics-api.sh"
 # shellcheck source=scripts/container/env.sh
 . "$here/container/env.sh"
 
 ((EUID == 0)) || die "the real node needs root (network namespaces, cgroups, mounts)"
 for tool in etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy \
-  coredns nepse-pause kubectl; do
+  coredns metrics-server nepse-pause kubectl; do
   [[ -x $BIN/$tool ]] || die "$BIN/$tool is missing: run 'make tools' first"
 done
 for tool in containerd containerd-shim-runc-v2 runc ctr nsenter ip nft openssl podman; do
@@ -89,6 +91,7 @@ make_pki
 kubeconfig "$KUBECONFIG_PATH" admin
 kubeconfig "$STATE/controller-manager.kubeconfig" controller-manager
 kubeconfig "$STATE/scheduler.kubeconfig" scheduler
+kubeconfig "$STATE/metrics-server.kubeconfig" metrics-server
 
 etcd_port=$(free_port)
 etcd_peer_port=$(free_port)
@@ -116,6 +119,13 @@ spawn kube-apiserver "$BIN/kube-apiserver" \
   --service-account-issuer "https://kubernetes.default.svc.$CLUSTER_DOMAIN" \
   --service-account-key-file "$PKI/sa.pub" --service-account-signing-key-file "$PKI/sa.key" \
   --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction \
+  --requestheader-client-ca-file "$PKI/front-proxy-ca.crt" \
+  --requestheader-allowed-names front-proxy-client \
+  --requestheader-username-headers X-Remote-User --requestheader-group-headers X-Remote-Group \
+  --requestheader-extra-headers-prefix X-Remote-Extra- \
+  --proxy-client-cert-file "$PKI/front-proxy-client.crt" \
+  --proxy-client-key-file "$PKI/front-proxy-client.key" \
+  --enable-aggregator-routing=true \
   --anonymous-auth=false --profiling=false
 wait_until 60 kubectl get --raw /readyz ||
   die "kube-apiserver did not become ready (see $LOGS/kube-apiserver.log)"
@@ -164,6 +174,24 @@ kubectl wait --for=condition=Ready "node/$NODE_NAME" --timeout=90s >/dev/null ||
   die "node $NODE_NAME did not become Ready (see $LOGS/kubelet.log)"
 while IFS= read -r setting; do sysctl -q -w "$setting"; done <"$RECORD/sysctls"
 
+# It scrapes the kubelet on a ticker that starts with it: started once the node is Ready, its
+# first scrape finds the node, and the second (one resolution later) gives CPU rates.
+metrics_port=$(free_port)
+log "metrics-server on $HOST_IP:$metrics_port"
+{ metrics_server_rbac; echo ---; metrics_api_registration "$metrics_port"; } |
+  kubectl apply -f - >/dev/null
+spawn metrics-server "$BIN/metrics-server" \
+  --bind-address "$HOST_IP" --secure-port "$metrics_port" \
+  --tls-cert-file "$PKI/metrics-server-serving.crt" \
+  --tls-private-key-file "$PKI/metrics-server-serving.key" \
+  --kubeconfig "$STATE/metrics-server.kubeconfig" \
+  --authentication-kubeconfig "$STATE/metrics-server.kubeconfig" \
+  --authorization-kubeconfig "$STATE/metrics-server.kubeconfig" \
+  --kubelet-preferred-address-types InternalIP --kubelet-certificate-authority "$PKI/ca.crt" \
+  --kubelet-client-certificate "$PKI/metrics-server.crt" \
+  --kubelet-client-key "$PKI/metrics-server.key" \
+  --metric-resolution 15s --profiling=false
+
 log "kube-proxy and CoreDNS in $NETNS"
 write_kube_proxy_config
 spawn kube-proxy --netns "$NETNS" "$BIN/kube-proxy" --config "$NODE_DIR/kube-proxy/config.yaml"
@@ -176,6 +204,8 @@ wait_until 30 in_node curl -sk -o /dev/null "https://$KUBERNETES_SERVICE_IP" ||
   die "the kubernetes Service is not reachable through kube-proxy (see $LOGS/kube-proxy.log)"
 wait_until 60 kubectl -n default get serviceaccount default ||
   die "the service account controller did not create default/default"
+wait_serving metrics-server 60 kubectl get --raw /apis/metrics.k8s.io/v1beta1/nodes ||
+  die "the metrics API does not answer (see $LOGS/metrics-server.log)"
 
 trap - ERR
 runtime=$(kubectl get node "$NODE_NAME" -o jsonpath='{.status.nodeInfo.containerRuntimeVersion}')

@@ -1,8 +1,9 @@
 # shellcheck shell=bash disable=SC2034  # the settings are read by the scripts sourcing this
 # Settings and helpers shared by scripts/real-cluster-up.sh and real-cluster-down.sh; source it.
 #
-# The real cluster: etcd, kube-apiserver, kube-controller-manager and kube-scheduler run on
-# the host (etcd on loopback, the API server on the host end of a veth pair); containerd,
+# The real cluster: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and
+# metrics-server run on the host (etcd on loopback, the API server and metrics-server on the
+# host end of a veth pair; the aggregation layer dials metrics-server there); containerd,
 # kubelet, kube-proxy and CoreDNS run inside the network namespace $NEPSE_NODE_NETNS, whose
 # bridge, pod veths and nftables rules disappear with it. The host routes the pod and Service
 # ranges into the namespace, so nothing outside loopback and that namespace is addressed.

@@ -1,10 +1,10 @@
 """The real node as pytest fixtures, for every tier that runs real pods (traffic, Argo CD).
 
-``real_cluster`` starts ``scripts/real-cluster-up.sh`` (etcd, the control plane, and one real
-node: containerd, kubelet, kube-proxy and CoreDNS in a network namespace), or reuses the one
-already up (``make real-cluster-up``; nothing is torn down then). When it started the cluster
-it removes it at the end, also after failures, and fails the session if the host is not as it
-was before (see hostcheck.py).
+``real_cluster`` starts ``scripts/real-cluster-up.sh`` (etcd, the control plane with
+metrics-server, and one real node: containerd, kubelet, kube-proxy and CoreDNS in a network
+namespace), or reuses the one already up (``make real-cluster-up``; nothing is torn down
+then). When it started the cluster it removes it at the end, also after failures, and fails
+the session if the host is not as it was before (see hostcheck.py).
 
 ``node_images`` builds the service image with podman (as the container tier does) and loads
 it, under two tags, into the node's containerd; ``model_store`` serves two trained model
