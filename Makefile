@@ -13,7 +13,7 @@ PORT ?= 8000
 MODELS ?= models
 
 .PHONY: help setup tools run train test lint test-unit test-chart test-router test-container \
-	test-e2e test-traffic test-argocd bench image cluster-up cluster-down real-cluster-up \
+	test-e2e test-traffic test-argocd test-real-node bench image cluster-up cluster-down real-cluster-up \
 	real-cluster-down argocd-up argocd-down clean
 
 help: ## list the targets
@@ -35,8 +35,7 @@ train: setup ## train a new model version on the bundled synthetic sample into $
 
 test: tools ## run every test tier (installs what it needs first)
 	@started=$$SECONDS; \
-	for tier in lint test-unit test-chart test-router test-container test-e2e test-traffic \
-	    test-argocd; do \
+	for tier in lint test-unit test-chart test-router test-container test-e2e test-real-node; do \
 	  echo "==> make $$tier"; $(MAKE) --no-print-directory $$tier; \
 	done; \
 	echo "==> all tiers passed in $$((SECONDS - started)) s"
@@ -70,6 +69,9 @@ test-traffic: setup ## real pods on a real node: every release pattern under a r
 
 test-argocd: setup ## a real Argo CD syncing the environments onto the real node: every release by git
 	$(PYTEST) tests/argocd
+
+test-real-node: setup ## test-traffic and test-argocd in one session, on one real node (what make test runs)
+	$(PYTEST) tests/traffic tests/argocd
 
 bench: setup ## benchmarks; each result printed as a ratio to a baseline measured in the same run
 	$(BIN)/python bench/run.py

@@ -25,6 +25,12 @@ from testkit.release import rollout_complete
 NAMESPACE = "argocd"
 ENVIRONMENTS = ("dev", "staging", "prod")
 NEPSE_GITOPS = Path(sys.executable).parent / "nepse-gitops"
+# Argo CD's git polling in this tier (its defaults: the controller reads git every 180 s, and
+# the repo-server keeps what a branch points at for 3 minutes; a poll inside that time sees
+# the old commit). Every push is followed by a refresh, as a webhook would do, except in the
+# one scenario that measures polling alone.
+APP_RESYNC_SECONDS = 20
+REVISION_CACHE = "20s"
 
 
 def app_name(env: str) -> str:

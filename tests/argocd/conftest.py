@@ -18,8 +18,10 @@ from pathlib import Path
 
 import pytest
 from argocd_kit import (
+    APP_RESYNC_SECONDS,
     ENVIRONMENTS,
     NAMESPACE,
+    REVISION_CACHE,
     ArgoCD,
     Workspace,
     all_available,
@@ -34,17 +36,11 @@ from nepse_predictor import artifacts
 from testkit import realnode
 from testkit.broken_model import one_row_only_model
 from testkit.cluster import ROOT, TOOLS, Cluster, run_tool, tools_env
-from testkit.pytest_output import print_reported, report_line
+from testkit.pytest_output import report_line
 from testkit.realnode import IMAGE, ModelStore, load_service_image
 
 STATE = Path(os.environ.get("NEPSE_ARGOCD_DIR", TOOLS / "argocd"))
 TAGS = ("node-a", "node-b")
-# Argo CD's git polling in this tier (its defaults: the controller reads git every 180 s, and
-# the repo-server keeps what a branch points at for 3 minutes; a poll inside that time sees
-# the old commit). Every push is followed by a refresh, as a webhook would do, except in the
-# one scenario that measures polling alone.
-APP_RESYNC_SECONDS = 20
-REVISION_CACHE = "20s"
 GIT_IDENTITY = {
     "GIT_AUTHOR_NAME": "nepse-predictor tests",
     "GIT_AUTHOR_EMAIL": "tests@nepse-predictor.invalid",
@@ -55,10 +51,6 @@ GIT_IDENTITY = {
 
 def pytest_configure(config: pytest.Config) -> None:
     realnode.register(config)
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    print_reported(terminalreporter, "argocd")
 
 
 def _script(name: str, env: dict[str, str], timeout: float = 300):

@@ -159,3 +159,14 @@ def test_a_misspelt_template_parameter_fails_generation(argocd: ArgoCD, bootstra
         assert not [n for n in argocd.applications() if n.startswith("misspelt-")]
     finally:
         argocd.cluster.kubectl("-n", NAMESPACE, "delete", "applicationset", "nepse-misspelt")
+
+
+def test_every_environment_is_applied_server_side(argocd: ArgoCD, bootstrapped) -> None:
+    """ServerSideApply=true: the controller owns its fields as an Apply manager, so fields
+    other managers own (the HPA's replicas) are left to them."""
+    for env in ENVIRONMENTS:
+        for name, deployment in argocd.deployments(env).items():
+            managers = {
+                (m["manager"], m["operation"]) for m in deployment["metadata"]["managedFields"]
+            }
+            assert ("argocd-controller", "Apply") in managers, f"{env}/{name}: {managers}"

@@ -34,8 +34,8 @@ def report_line(config: pytest.Config, line: str) -> None:
 
 
 def print_reported(terminalreporter: pytest.TerminalReporter, title: str) -> None:
-    """The lines of ``report_line``, again, as a section of the run's summary (call it from
-    the tier's ``pytest_terminal_summary``)."""
+    """The lines of ``report_line``, again, as a section of the run's summary (call it from a
+    ``pytest_terminal_summary`` hook)."""
     lines = terminalreporter.config.stash.get(REPORTED, [])
     if lines:
         terminalreporter.section(title)

@@ -32,7 +32,7 @@ import pytest
 from nepse_predictor import artifacts
 from testkit.cluster import BIN, ROOT, TOOLS, Cluster, run_tool, tools_env
 from testkit.hostcheck import HostState
-from testkit.pytest_output import fresh_namespace, report_line
+from testkit.pytest_output import fresh_namespace, print_reported, report_line
 
 STATE = Path(os.environ.get("NEPSE_REAL_CLUSTER_DIR", TOOLS / "real-cluster"))
 HOST_IP = "10.231.0.1"
@@ -45,6 +45,10 @@ def register(config: pytest.Config) -> None:
     """Make this module's fixtures available to the session (once, whichever tier asks)."""
     if not config.pluginmanager.has_plugin(__name__):
         config.pluginmanager.register(sys.modules[__name__], __name__)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    print_reported(terminalreporter, "real node")
 
 
 def _script(name: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:

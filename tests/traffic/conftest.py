@@ -16,7 +16,6 @@ import pytest
 
 from testkit import realnode
 from testkit.cluster import Cluster
-from testkit.pytest_output import print_reported
 from testkit.realnode import ModelStore, load_service_image
 from testkit.release import Release
 
@@ -26,10 +25,6 @@ VALUES = Path(__file__).with_name("values.yaml")
 
 def pytest_configure(config: pytest.Config) -> None:
     realnode.register(config)
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    print_reported(terminalreporter, "traffic")
 
 
 @pytest.fixture(scope="session")
