@@ -50,7 +50,7 @@ lint: setup ## ruff, yamllint, hadolint, actionlint, shellcheck; kube-score and 
 	$(WITH_TOOLS) $(BIN)/python scripts/chart_policy.py
 
 test-unit: setup ## service, gitops and tooling tests (real uvicorn, redis-server, git, helm)
-	$(PYTEST) tests/service tests/gitops tests/tooling
+	$(PYTEST) --numprocesses auto --maxprocesses 4 tests/service tests/gitops tests/tooling
 
 test-chart: setup ## helm-unittest under Helm 3 and 4, ct lint, kubeconform, chart README check
 	$(PYTEST) tests/chart

@@ -29,8 +29,8 @@ NEPSE_GITOPS = Path(sys.executable).parent / "nepse-gitops"
 # the repo-server keeps what a branch points at for 3 minutes; a poll inside that time sees
 # the old commit). Every push is followed by a refresh, as a webhook would do, except in the
 # one scenario that measures polling alone.
-APP_RESYNC_SECONDS = 20
-REVISION_CACHE = "20s"
+APP_RESYNC_SECONDS = 10
+REVISION_CACHE = "10s"
 
 
 def app_name(env: str) -> str:

@@ -165,7 +165,10 @@ def test_every_environment_is_applied_server_side(argocd: ArgoCD, bootstrapped) 
     """ServerSideApply=true: the controller owns its fields as an Apply manager, so fields
     other managers own (the HPA's replicas) are left to them."""
     for env in ENVIRONMENTS:
-        for name, deployment in argocd.deployments(env).items():
+        for name in argocd.deployments(env):
+            deployment = argocd.cluster.kubectl_json(
+                "-n", env_namespace(env), "get", "deployment", name, "--show-managed-fields"
+            )
             managers = {
                 (m["manager"], m["operation"]) for m in deployment["metadata"]["managedFields"]
             }
