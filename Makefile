@@ -53,7 +53,7 @@ test-unit: setup ## service, gitops and tooling tests (real uvicorn, redis-serve
 	$(PYTEST) --numprocesses auto --maxprocesses 4 tests/service tests/gitops tests/tooling
 
 test-chart: setup ## helm-unittest under Helm 3 and 4, ct lint, kubeconform, chart README check
-	$(PYTEST) tests/chart
+	$(PYTEST) --numprocesses auto --maxprocesses 4 tests/chart
 
 test-router: setup ## the chart's nginx router in front of real service processes
 	$(PYTEST) tests/router

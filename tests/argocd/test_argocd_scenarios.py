@@ -6,8 +6,8 @@ syncs, and each scenario prints one line::
 seconds counted from the push (or the apply) to the state being reached in the cluster. Each
 push is followed by a refresh request (what a git webhook does), except in
 ``promote-polling``. Scenarios run in this order on the same environments; each leaves them
-as it found them, by a `git revert` pushed like any other change, except ``prune``, the last
-one on prod, which leaves v2 there as stable.
+as it found them, by a `git revert` pushed like any other change, except the last on each
+environment (``prune`` on prod, ``promote-polling`` on dev), which leave v2 there.
 """
 
 from __future__ import annotations
@@ -148,36 +148,6 @@ def test_promote_then_revert(
     )  # fmt: skip
     assert ok, f"the revert took {seconds:.1f}s (goal {REVERT_GOAL:.0f}s)"
     assert failed == 0, dict(loop.result.failure_reasons())
-
-
-def test_promote_by_polling_alone(
-    argocd: ArgoCD, workspace: Workspace, versions: dict[str, str], bootstrapped, report
-) -> None:
-    workspace.gitops(
-        "promote", "--to", "dev", "--image-tag", "node-b", "--model-version", "v2",
-        "--model-sha256", versions["v2"], "--no-branch",
-    )  # fmt: skip
-    sha, pushed = _push(workspace, argocd, "dev", refresh=False)
-    seconds = wait_seconds(
-        "dev to run v2 without a refresh",
-        _settled(argocd, "dev", sha, lambda d: _runs(d["nepse-predictor-stable"], "node-b", "v2")),
-        pushed,
-        timeout=APP_RESYNC_SECONDS * 4 + 120,
-    )
-    report(
-        _line(
-            "promote-polling", seconds, True, env="dev", app_resync=APP_RESYNC_SECONDS,
-            revision_cache=REVISION_CACHE,
-        )
-    )  # fmt: skip
-    workspace.git("revert", "--no-edit", "HEAD")
-    sha, pushed = _push(workspace, argocd, "dev")
-    wait_seconds(
-        "dev back on v1",
-        _settled(argocd, "dev", sha, lambda d: _runs(d["nepse-predictor-stable"], "node-a", "v1")),
-        pushed,
-        timeout=180,
-    )
 
 
 SELF_HEAL_EDITS = {
@@ -524,3 +494,26 @@ def test_the_project_refuses_kinds_it_does_not_allow(
         argocd.cluster.kubectl("-n", NAMESPACE, "delete", "application", "nepse-forbidden")
         workspace.git("revert", "--no-edit", "HEAD")
         workspace.push()
+
+
+def test_promote_by_polling_alone(
+    argocd: ArgoCD, workspace: Workspace, versions: dict[str, str], bootstrapped, report
+) -> None:
+    """The last scenario: it leaves dev on v2."""
+    workspace.gitops(
+        "promote", "--to", "dev", "--image-tag", "node-b", "--model-version", "v2",
+        "--model-sha256", versions["v2"], "--no-branch",
+    )  # fmt: skip
+    sha, pushed = _push(workspace, argocd, "dev", refresh=False)
+    seconds = wait_seconds(
+        "dev to run v2 without a refresh",
+        _settled(argocd, "dev", sha, lambda d: _runs(d["nepse-predictor-stable"], "node-b", "v2")),
+        pushed,
+        timeout=APP_RESYNC_SECONDS * 4 + 120,
+    )
+    report(
+        _line(
+            "promote-polling", seconds, True, env="dev", app_resync=APP_RESYNC_SECONDS,
+            revision_cache=REVISION_CACHE,
+        )
+    )  # fmt: skip
