@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from nepse_gitops.environments import namespace_for
 from testkit.cluster import BIN, Cluster, run_tool
 from testkit.release import rollout_complete
 
@@ -35,10 +36,6 @@ REVISION_CACHE = "10s"
 
 def app_name(env: str) -> str:
     return f"nepse-predictor-{env}"
-
-
-def env_namespace(env: str) -> str:
-    return f"nepse-{env}"
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -80,7 +77,7 @@ class ArgoCD:
             )  # fmt: skip
 
     def deployments(self, env: str) -> dict[str, dict[str, Any]]:
-        items = self.cluster.kubectl_json("-n", env_namespace(env), "get", "deployments")["items"]
+        items = self.cluster.kubectl_json("-n", namespace_for(env), "get", "deployments")["items"]
         return {d["metadata"]["name"]: d for d in items}
 
 

@@ -16,9 +16,10 @@ from argocd_kit import (
     ArgoCD,
     Workspace,
     app_name,
-    env_namespace,
     wait_seconds,
 )
+
+from nepse_gitops.environments import namespace_for
 
 TRACKING = "argocd.argoproj.io/tracking-id"
 
@@ -50,7 +51,7 @@ def test_one_application_per_environment_folder(argocd: ArgoCD, bootstrapped) ->
     for env in ENVIRONMENTS:
         spec = apps[app_name(env)]["spec"]
         assert spec["project"] == "nepse-predictor"
-        assert spec["destination"]["namespace"] == env_namespace(env)
+        assert spec["destination"]["namespace"] == namespace_for(env)
         (chart,) = [s for s in spec["sources"] if "path" in s]
         assert chart["helm"]["valueFiles"] == [
             f"$values/environments/{env}/values.yaml",
@@ -65,7 +66,7 @@ def test_prod_alone_prunes_last_and_gets_an_istio_injected_namespace(
     apps = argocd.applications()
     for env in ENVIRONMENTS:
         options = apps[app_name(env)]["spec"]["syncPolicy"]["syncOptions"]
-        labels = argocd.cluster.kubectl_json("get", "namespace", env_namespace(env))["metadata"][
+        labels = argocd.cluster.kubectl_json("get", "namespace", namespace_for(env))["metadata"][
             "labels"
         ]
         assert ("PruneLast=true" in options) == (env == "prod"), options
@@ -167,7 +168,7 @@ def test_every_environment_is_applied_server_side(argocd: ArgoCD, bootstrapped) 
     for env in ENVIRONMENTS:
         for name in argocd.deployments(env):
             deployment = argocd.cluster.kubectl_json(
-                "-n", env_namespace(env), "get", "deployment", name, "--show-managed-fields"
+                "-n", namespace_for(env), "get", "deployment", name, "--show-managed-fields"
             )
             managers = {
                 (m["manager"], m["operation"]) for m in deployment["metadata"]["managedFields"]

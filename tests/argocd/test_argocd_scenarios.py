@@ -26,12 +26,12 @@ from argocd_kit import (
     Workspace,
     all_available,
     app_name,
-    env_namespace,
     pod_template,
     synced_at,
     wait_seconds,
 )
 
+from nepse_gitops.environments import namespace_for
 from testkit.requestloop import FEATURES, RequestLoop
 from testkit.scenario import version_is
 
@@ -90,7 +90,7 @@ def test_bootstrap(bootstrapped: dict[str, float], report) -> None:
 def test_hpa_owned_replicas_stay_synced(argocd: ArgoCD, bootstrapped) -> None:
     """prod's HPA scales the stable Deployment (the chart leaves replicas to it): Synced."""
     hpa = argocd.cluster.kubectl_json(
-        "-n", env_namespace("prod"), "get", "hpa", "nepse-predictor-stable"
+        "-n", namespace_for("prod"), "get", "hpa", "nepse-predictor-stable"
     )
     wanted = hpa["spec"]["minReplicas"]
     wait_seconds(
@@ -121,7 +121,7 @@ def test_promote_then_revert(
     report(_line("promote", seconds, True, env="dev"))
 
     service = argocd.cluster.kubectl_json(
-        "-n", env_namespace("dev"), "get", "service", "nepse-predictor"
+        "-n", namespace_for("dev"), "get", "service", "nepse-predictor"
     )
     host, port = service["spec"]["clusterIP"], service["spec"]["ports"][0]["port"]
     with RequestLoop(host, port, workers=2, rate=40) as loop:
@@ -165,7 +165,7 @@ SELF_HEAL_EDITS = {
 
 @pytest.mark.parametrize("edit", list(SELF_HEAL_EDITS))
 def test_selfheal(argocd: ArgoCD, workspace: Workspace, bootstrapped, edit: str, report) -> None:
-    ns = env_namespace("dev")
+    ns = namespace_for("dev")
     kinds = {"replicas": "deployment", "image": "deployment", "selector": "service"}
     names = {"deployment": "nepse-predictor-stable", "service": "nepse-predictor"}
     kind = kinds[edit]
@@ -232,7 +232,7 @@ def test_quarantine(
 def _track_pods(argocd: ArgoCD, env: str, track: str) -> list[str]:
     """host:port of each ready pod of one track."""
     pods = argocd.cluster.kubectl_json(
-        "-n", env_namespace(env), "get", "pods", "-l", f"nepse-predictor/track={track}"
+        "-n", namespace_for(env), "get", "pods", "-l", f"nepse-predictor/track={track}"
     )["items"]
     addresses = []
     for pod in pods:
@@ -337,7 +337,7 @@ RELEASE_KINDS = (
 def _unmanaged(argocd: ArgoCD, env: str) -> set[tuple[str, str]]:
     app = argocd.application(app_name(env))
     managed = {(r["kind"], r["name"]) for r in app["status"].get("resources", [])}
-    live = argocd.cluster.kubectl_json("-n", env_namespace(env), "get", ",".join(RELEASE_KINDS))
+    live = argocd.cluster.kubectl_json("-n", namespace_for(env), "get", ",".join(RELEASE_KINDS))
     found = {(item["kind"], item["metadata"]["name"]) for item in live["items"]}
     return found - managed - NAMESPACE_DEFAULTS
 
@@ -352,7 +352,7 @@ def test_prune(
     canary_objects = {
         (item["kind"], item["metadata"]["name"])
         for item in argocd.cluster.kubectl_json(
-            "-n", env_namespace("prod"), "get", ",".join(RELEASE_KINDS)
+            "-n", namespace_for("prod"), "get", ",".join(RELEASE_KINDS)
         )["items"]
         if "canary" in item["metadata"]["name"]
     }
@@ -364,7 +364,7 @@ def test_prune(
         if not _settled(argocd, "prod", sha, _only_stable("node-b", "v2"))():
             return False
         live = argocd.cluster.kubectl_json(
-            "-n", env_namespace("prod"), "get", ",".join(RELEASE_KINDS)
+            "-n", namespace_for("prod"), "get", ",".join(RELEASE_KINDS)
         )["items"]
         return not any("canary" in item["metadata"]["name"] for item in live)
 
