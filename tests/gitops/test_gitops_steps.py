@@ -8,7 +8,8 @@ from conftest import V1, V2, V3, git, log_subjects, rendered, snapshot
 
 
 def _status(nepse_gitops, repo: Path, env: str) -> str:
-    return nepse_gitops(repo, "status", "--env", env).out.strip()
+    """The first line of `status`: strategy, what is served, the candidate."""
+    return nepse_gitops(repo, "status", "--env", env).out.splitlines()[0]
 
 
 def test_prod_canary_walks_through_weights_and_finishes_as_stable(

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .environments import Environment, YamlDoc
 from .errors import GitopsError
-from .gitrepo import CommitMessage, GitRepo, open_pull_request
+from .gitrepo import Annotation, CommitMessage, GitRepo, open_pull_request
 from .render import render_and_validate
 
 Printer = Callable[[str], None]
@@ -50,7 +50,9 @@ def land(
     out: Printer,
     what: str,
     helm: str | None = None,
+    annotation: Annotation | None = None,
 ) -> Landed:
+    message = message.annotated(annotation)
     changed = [d for d in docs if d.changes]
     if not changed:
         raise GitopsError(f"nothing to {what}: the files already say so")

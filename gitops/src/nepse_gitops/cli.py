@@ -2,19 +2,23 @@
 
 Exit codes: 0 done, 1 refused or failed (the message says why; nothing was changed, except
 after a quarantine commit whose void mark failed: the message says the commit stands),
-2 usage error. `gate` has its own: 0 pass, 1 fail (rolled back), 2 error, 3 inconclusive.
+2 usage error. `gate` has its own: 0 pass, 1 fail (rolled back), 2 error, 3 inconclusive;
+so has `advance`: 0 waited or stepped on as planned, 1 rolled back, 2 error.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from . import gate as gate_mod
+from .advance import EXIT_ERROR as EXIT_ADVANCE_ERROR
+from .advance import AdvanceRequest, advance, describe
 from .change import Delivery
-from .environments import env_state, list_environments, load_environment, percent_value
+from .environments import list_environments, load_environment, percent_value
 from .errors import GitopsError
 from .gitrepo import GitRepo
 from .init import InitRequest, init
@@ -22,6 +26,7 @@ from .promote import PromoteRequest, default_branch, plan, promote
 from .quarantine import quarantine
 from .render import render_and_validate
 from .rollback import rollback
+from .status import print_status, status_of
 from .steps import finish, flip, set_weight, shadow_start, shadow_stop
 from .void_mark import DEFAULT_STREAM, VoidRequest, print_void_command, void_predictions
 
@@ -213,9 +218,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--env", action="append", help="environment (default: all)")
     p.add_argument("--quiet", action="store_true", help="validate only; print no manifests")
 
-    p = sub.add_parser("status", help="show what each environment runs")
+    p = sub.add_parser(
+        "advance",
+        help="take the release in flight one step along the plan in policy.yaml (or roll it back)",
+    )
+    p.add_argument("--env", required=True)
+    p.add_argument("--prometheus", help="Prometheus base URL (default: gate.prometheus.url)")
+    p.add_argument("--push", action="store_true", help="push the commit to --remote")
+    p.add_argument("--remote", default="origin", help="remote to push to (default: origin)")
+    p.add_argument("--dry-run", action="store_true", help="say what would be done; change nothing")
+    _output_option(p)
+    _void_log_options(p)
+
+    p = sub.add_parser("status", help="show each environment's release: step, since, next move")
     p.add_argument("--env", action="append", help="environment (default: all)")
+    _output_option(p)
     return parser
+
+
+def _output_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "-o",
+        "--output",
+        choices=("text", "json"),
+        default="text",
+        help="json: one JSON document on stdout (the log goes to stderr)",
+    )
 
 
 def _root(args: argparse.Namespace) -> Path:
@@ -294,21 +322,56 @@ def _run(args: argparse.Namespace) -> int:
             else:
                 _out(f"{name}: {len(rendered.docs)} manifests render and validate")
         return 0
+    if cmd == "advance":
+        return _advance(root, args)
     if cmd == "status":
-        for name in args.env or list_environments(root):
-            state = env_state(load_environment(root, name))
-            slot, served = state.served()
-            line = f"{name}: {state.strategy}, serves {served} ({slot})"
-            candidate = state.candidate()
-            if candidate:
-                line += f", candidate {candidate[0]}={candidate[1]}"
-                if state.strategy == "canary":
-                    line += f" at weight {state.canary_weight}"
-                if state.strategy == "shadow":
-                    line += f" mirrored {state.shadow_percent}%"
-            _out(line)
-        return 0
+        return _status(root, args)
     raise AssertionError(cmd)
+
+
+def _log_printer(args: argparse.Namespace):
+    if args.output == "json":
+        return lambda line: print(line, file=sys.stderr, flush=True)
+    return _out
+
+
+def _advance(root: Path, args: argparse.Namespace) -> int:
+    request = AdvanceRequest(
+        args.env,
+        prometheus=args.prometheus,
+        push=args.push,
+        remote=args.remote,
+        dry_run=args.dry_run,
+        redis_url=args.redis_url,
+        prediction_stream=args.prediction_stream,
+    )
+    log = _log_printer(args)
+    try:
+        outcome = advance(root, request, log, helm=args.helm)
+    except GitopsError as exc:
+        if args.output == "json":
+            _out(json.dumps({"env": args.env, "result": "error", "reason": str(exc)}))
+        print(f"nepse-gitops advance: error: {exc}", file=sys.stderr)
+        return EXIT_ADVANCE_ERROR
+    if args.output == "json":
+        _out(json.dumps(outcome.to_json(), indent=2))
+    else:
+        describe(outcome, _out)
+    return outcome.exit_code
+
+
+def _status(root: Path, args: argparse.Namespace) -> int:
+    repo = GitRepo(root)
+    reports = [
+        status_of(repo, load_environment(root, name))
+        for name in args.env or list_environments(root)
+    ]
+    if args.output == "json":
+        _out(json.dumps(reports, indent=2))
+    else:
+        for report in reports:
+            print_status(report, _out)
+    return 0
 
 
 def _gate(root: Path, args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ Checks (each one only when its threshold is set):
   PromQL's histogram_quantile (``p99Seconds.max``, and ``p99Seconds.maxRatio`` against stable,
   where both are counted as at least ``p99Seconds.ratioFloor``, default 50 ms)
 - shadow agreement: agree / (agree + disagree) in ``nepse_shadow_comparisons_total`` reported
-  by the candidate (``shadowAgreement.min``)
+  by the candidate (``release.shadow.minAgreement``, the release plan's threshold)
 
 Exit codes: 0 pass, 1 fail (the release in flight is rolled back with one commit unless
 ``--no-rollback``), 2 error (metrics unreachable, bad configuration, or the rollback was made
@@ -38,10 +38,19 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from .change import Delivery, Printer
-from .environments import Environment, EnvState, env_state, load_environment
+from .durations import parse_duration
+from .environments import (
+    Environment,
+    EnvState,
+    Version,
+    deep_merge,
+    env_state,
+    load_environment,
+)
 from .errors import GitopsError
 from .gitrepo import GitRepo
 from .prediction_routes import PREDICTION_ROUTES, promql_route_matcher
+from .release_plan import load_release_plan
 from .rollback import flipped_since_promote
 from .void_mark import DEFAULT_STREAM, VoidRequest, print_void_command, void_predictions
 
@@ -94,31 +103,25 @@ def _number(section: dict, key: str, where: str, lo: float = 0.0, hi: float | No
     return float(value)
 
 
-def load_gate_config(env: Environment) -> GateConfig:
-    where = env.rel(env.policy_path)
-    if not env.policy_path.is_file():
-        raise GateConfigError(
-            f"{where} is missing: the gate's thresholds for {env.name} live there"
-        )
-    gate = env.policy().get("gate")
+GATE_KEYS = ("minRequests", "errorStatuses", "errorRatio", "p99Seconds", "prometheus")
+
+
+def parse_gate_section(gate: object, where: str) -> GateConfig:
+    """A `gate:` mapping; ``where`` names it in errors (``<policy file>: gate``)."""
     if not isinstance(gate, dict):
-        raise GateConfigError(f"{where}: expected a `gate:` mapping with the thresholds")
-    known = {
-        "minRequests",
-        "errorStatuses",
-        "errorRatio",
-        "p99Seconds",
-        "shadowAgreement",
-        "prometheus",
-    }
-    unknown = sorted(set(gate) - known)
+        raise GateConfigError(f"{where}: expected a mapping with the thresholds, got {gate!r}")
+    if "shadowAgreement" in gate:
+        raise GateConfigError(
+            f"{where}.shadowAgreement: the shadow's agreement threshold is "
+            "release.shadow.minAgreement (the release plan), not a gate key"
+        )
+    unknown = sorted(set(gate) - set(GATE_KEYS))
     if unknown:
         raise GateConfigError(
-            f"{where}: unknown key(s) gate.{', gate.'.join(unknown)} "
-            f"(known: {', '.join(sorted(known))})"
+            f"{where}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(GATE_KEYS))})"
         )
     cfg = GateConfig()
-    min_requests = _number(gate, "minRequests", f"{where}: gate", lo=1)
+    min_requests = _number(gate, "minRequests", where, lo=1)
     if min_requests is not None:
         cfg.min_requests = int(min_requests)
     if "errorStatuses" in gate:
@@ -126,23 +129,51 @@ def load_gate_config(env: Environment) -> GateConfig:
         try:
             re.compile(cfg.error_statuses)
         except re.error as exc:
-            raise GateConfigError(f"{where}: gate.errorStatuses is not a regex: {exc}") from exc
-    err = gate.get("errorRatio") or {}
-    cfg.max_error_ratio = _number(err, "max", f"{where}: gate.errorRatio", hi=1)
-    cfg.max_error_ratio_increase = _number(err, "maxIncrease", f"{where}: gate.errorRatio", hi=1)
-    p99 = gate.get("p99Seconds") or {}
-    cfg.max_p99_seconds = _number(p99, "max", f"{where}: gate.p99Seconds")
-    cfg.max_p99_ratio = _number(p99, "maxRatio", f"{where}: gate.p99Seconds")
-    floor = _number(p99, "ratioFloor", f"{where}: gate.p99Seconds")
+            raise GateConfigError(f"{where}.errorStatuses is not a regex: {exc}") from exc
+    err = _mapping(gate, "errorRatio", where)
+    cfg.max_error_ratio = _number(err, "max", f"{where}.errorRatio", hi=1)
+    cfg.max_error_ratio_increase = _number(err, "maxIncrease", f"{where}.errorRatio", hi=1)
+    p99 = _mapping(gate, "p99Seconds", where)
+    cfg.max_p99_seconds = _number(p99, "max", f"{where}.p99Seconds")
+    cfg.max_p99_ratio = _number(p99, "maxRatio", f"{where}.p99Seconds")
+    floor = _number(p99, "ratioFloor", f"{where}.p99Seconds")
     if floor is not None:
         cfg.p99_ratio_floor = floor
-    shadow = gate.get("shadowAgreement") or {}
-    cfg.min_shadow_agreement = _number(shadow, "min", f"{where}: gate.shadowAgreement", hi=1)
-    prom = gate.get("prometheus") or {}
+    prom = _mapping(gate, "prometheus", where)
     cfg.prometheus_url = prom.get("url")
     cfg.prometheus_selector = str(prom.get("selector") or "")
     cfg.prometheus_track_label = str(prom.get("trackLabel") or "track")
-    cfg.prometheus_window = str(prom.get("window") or "10m")
+    window = prom.get("window") or "10m"
+    parse_duration(window, f"{where}.prometheus.window")
+    cfg.prometheus_window = str(window)
+    return cfg
+
+
+def _mapping(section: dict, key: str, where: str) -> dict:
+    value = section.get(key) or {}
+    if not isinstance(value, dict):
+        raise GateConfigError(f"{where}.{key} must be a mapping, got {value!r}")
+    return value
+
+
+def load_gate_config(
+    env: Environment, overrides: dict | None = None, where: str = ""
+) -> GateConfig:
+    """The environment's `gate:` section, with ``overrides`` (a plan step's `gate:`) over it;
+    the shadow's agreement threshold comes from the release plan."""
+    policy = env.rel(env.policy_path)
+    if not env.policy_path.is_file():
+        raise GateConfigError(
+            f"{policy} is missing: the gate's thresholds for {env.name} live there"
+        )
+    gate = env.policy().get("gate")
+    if not isinstance(gate, dict):
+        raise GateConfigError(f"{policy}: expected a `gate:` mapping with the thresholds")
+    if overrides:
+        parse_gate_section(overrides, where or f"{policy}: overrides")
+        gate = deep_merge(gate, overrides)
+    cfg = parse_gate_section(gate, where or f"{policy}: gate")
+    cfg.min_shadow_agreement = load_release_plan(env).shadow.min_agreement
     return cfg
 
 
@@ -517,60 +548,66 @@ def tracks_for(root: Path, state: EnvState) -> dict[str, str]:
     return {"stable": stable_slot, "candidate": candidate[0]}
 
 
-def run_gate(
+@dataclass
+class Judgement:
+    """What the gate found for the release in flight of one environment."""
+
+    env: Environment
+    state: EnvState
+    tracks: dict[str, str]
+    result: GateResult
+
+    @property
+    def candidate_version(self) -> Version:
+        return self.state.slots[self.tracks["candidate"]]
+
+    def failure_reason(self) -> str:
+        checks = "; ".join(
+            f"{c.name} {'n/a' if c.value is None else f'{c.value:.4g}'} beyond {c.limit:g}"
+            for c in self.result.failures
+        )
+        return f"gate failed for {self.candidate_version} ({self.tracks['candidate']}): {checks}"
+
+
+def metrics_source(cfg: GateConfig, env: Environment) -> PrometheusSource:
+    if not cfg.prometheus_url:
+        raise GateConfigError(
+            "no metrics source: pass --stable-url and --candidate-url (the service's "
+            "/metrics), --prometheus URL, or set gate.prometheus.url in "
+            f"{env.rel(env.policy_path)}"
+        )
+    return PrometheusSource(cfg.prometheus_url)
+
+
+def judge(
     root: Path,
-    env_name: str,
+    env: Environment,
+    cfg: GateConfig,
     source: ScrapeSource | PrometheusSource | None,
-    rollback_on_fail: bool,
+) -> Judgement:
+    state = env_state(env)
+    tracks = tracks_for(root, state)
+    metrics = (source or metrics_source(cfg, env)).collect(cfg, tracks)
+    _check_versions(state, tracks, metrics)
+    result = evaluate(env.name, cfg, metrics["stable"], metrics["candidate"])
+    return Judgement(env, state, tracks, result)
+
+
+def roll_back_failed(
+    root: Path,
+    judgement: Judgement,
     delivery: Delivery,
     out: Printer,
     helm: str | None = None,
     void_log: tuple[str | None, str] = (None, DEFAULT_STREAM),
-) -> int:
-    """`void_log`: the prediction log's Redis URL (None: print the mark) and stream."""
-    env = load_environment(root, env_name)
-    cfg = load_gate_config(env)
-    state = env_state(env)
-    tracks = tracks_for(root, state)
-    if source is None:
-        if not cfg.prometheus_url:
-            raise GateConfigError(
-                "no metrics source: pass --stable-url and --candidate-url (the service's "
-                "/metrics), --prometheus URL, or set gate.prometheus.url in "
-                f"{env.rel(env.policy_path)}"
-            )
-        source = PrometheusSource(cfg.prometheus_url)
-    metrics = source.collect(cfg, tracks)
-    stable, candidate = metrics["stable"], metrics["candidate"]
-    _check_versions(state, tracks, metrics)
-    result = evaluate(env.name, cfg, stable, candidate)
-    report(result, out)
-    if result.inconclusive:
-        return EXIT_INCONCLUSIVE
-    if result.passed:
-        out(f"gate passed for {env.name}")
-        return EXIT_PASS
-    reason = "; ".join(
-        f"{c.name} {'n/a' if c.value is None else f'{c.value:.4g}'} beyond {c.limit:g}"
-        for c in result.failures
-    )
-    cand_version = state.slots[tracks["candidate"]]
-    reason = f"gate failed for {cand_version} ({tracks['candidate']}): {reason}"
-    out(reason)
-    void = None
-    if cand_version.model_version:
-        void = VoidRequest(
-            cand_version.model_version, f"nepse-gitops gate {env.name}: {reason}", *void_log
-        )
-    if not rollback_on_fail:
-        if void is not None:
-            out("if it is rolled back:")
-            print_void_command(void, out)
-        return EXIT_FAIL
+) -> str:
+    """Commit the rollback of the whole release in flight, then void the candidate's logged
+    predictions (or print how); returns the rollback commit."""
     from .rollback import rollback
 
+    env, reason = judgement.env, judgement.failure_reason()
     try:
-        rollback(
+        sha = rollback(
             root,
             env.name,
             release=True,
@@ -584,11 +621,52 @@ def run_gate(
         raise GitopsError(
             f"the gate failed, but the rollback commit could not be made: {exc}"
         ) from exc
+    assert sha is not None
+    void = _void_request(judgement, void_log)
     if void is not None:
         try:
             void_predictions(void, out)
         except GitopsError as exc:
             raise GitopsError(f"the gate failed and {env.name} is rolled back, but {exc}") from exc
+    return sha
+
+
+def _void_request(judgement: Judgement, void_log: tuple[str | None, str]) -> VoidRequest | None:
+    model_version = judgement.candidate_version.model_version
+    if not model_version:
+        return None
+    reason = f"nepse-gitops gate {judgement.env.name}: {judgement.failure_reason()}"
+    return VoidRequest(model_version, reason, *void_log)
+
+
+def run_gate(
+    root: Path,
+    env_name: str,
+    source: ScrapeSource | PrometheusSource | None,
+    rollback_on_fail: bool,
+    delivery: Delivery,
+    out: Printer,
+    helm: str | None = None,
+    void_log: tuple[str | None, str] = (None, DEFAULT_STREAM),
+) -> int:
+    """`void_log`: the prediction log's Redis URL (None: print the mark) and stream."""
+    env = load_environment(root, env_name)
+    judgement = judge(root, env, load_gate_config(env), source)
+    result = judgement.result
+    report(result, out)
+    if result.inconclusive:
+        return EXIT_INCONCLUSIVE
+    if result.passed:
+        out(f"gate passed for {env.name}")
+        return EXIT_PASS
+    out(judgement.failure_reason())
+    if not rollback_on_fail:
+        void = _void_request(judgement, void_log)
+        if void is not None:
+            out("if it is rolled back:")
+            print_void_command(void, out)
+        return EXIT_FAIL
+    roll_back_failed(root, judgement, delivery, out, helm, void_log)
     return EXIT_FAIL
 
 
@@ -605,8 +683,7 @@ def _check_versions(state: EnvState, tracks: dict[str, str], metrics: dict[str, 
 
 
 def parse_window(text: str) -> float:
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m|h)?", text.strip())
-    if not match:
-        raise GateConfigError(f"--window {text!r}: expected a duration such as 30s, 5m or 1h")
-    value, unit = float(match.group(1)), match.group(2) or "s"
-    return value * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]
+    try:
+        return parse_duration(text, "--window")
+    except GitopsError as exc:
+        raise GateConfigError(str(exc)) from exc

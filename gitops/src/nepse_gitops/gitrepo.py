@@ -38,10 +38,26 @@ _REVERTS_BODY = re.compile(r"This reverts commit ([0-9a-f]{40})")
 
 
 @dataclass
+class Annotation:
+    """What a caller adds to a command's commit message: why it was made, as a paragraph and
+    trailers (`advance` records the step and the gate's verdict this way)."""
+
+    text: str = ""
+    trailers: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
 class CommitMessage:
     subject: str
     body: str = ""
     trailers: list[tuple[str, str]] = field(default_factory=list)
+
+    def annotated(self, note: Annotation | None) -> CommitMessage:
+        """This message with ``note``'s paragraph before the trailers and its trailers added."""
+        if note is None:
+            return self
+        body = "\n\n".join(p for p in (self.body.strip(), note.text.strip()) if p)
+        return CommitMessage(self.subject, body, [*self.trailers, *note.trailers])
 
     def text(self) -> str:
         parts = [self.subject.strip()]
@@ -244,7 +260,43 @@ class GitRepo:
         self.run("commit", "--quiet", "--no-verify", "-F", "-", input_text=message.text())
         return self.head()
 
+    def landed_at(self, sha: str) -> int:
+        """When ``sha`` reached the current branch (Unix seconds): its own committer time if
+        it is on the branch's first-parent line, else the time of the merge that brought it."""
+        out = self.run("rev-list", "--first-parent", "--ancestry-path", f"{sha}..HEAD").split()
+        if out:
+            oldest = out[-1]
+            if self.run("rev-parse", f"{oldest}^1").strip() != sha:
+                return self.commit_time(oldest)
+        return self.commit_time(sha)
+
+    def commit_time(self, sha: str) -> int:
+        return int(self.run("show", "-s", "--format=%ct", sha).strip())
+
     # -- remotes ----------------------------------------------------------------------------
+    def fetch(self, remote: str, branch: str) -> str:
+        """Fetch ``branch`` from ``remote``; returns the remote's tip."""
+        if not self.remote_url(remote):
+            raise GitopsError(f"cannot fetch: no remote named {remote!r}")
+        self.run("fetch", "--quiet", remote, f"refs/heads/{branch}")
+        return self.run("rev-parse", "FETCH_HEAD").strip()
+
+    def push_fast_forward(self, remote: str, branch: str) -> bool:
+        """Push ``branch``; False when the remote refused because its branch moved on."""
+        proc = subprocess.run(
+            ["git", "push", "--porcelain", remote, f"{branch}:{branch}"],
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+        )
+        if proc.returncode == 0:
+            return True
+        report = proc.stdout + proc.stderr
+        if "[rejected]" in report or "non-fast-forward" in report or "fetch first" in report:
+            return False
+        raise GitopsError(f"git push {remote} {branch} failed: {report.strip()}")
+
     def remote_url(self, remote: str) -> str | None:
         out = self.run("remote", "get-url", remote, check=False).strip()
         return out or None

@@ -22,7 +22,7 @@ from pathlib import Path
 from .change import Delivery, Landed, Printer, land
 from .environments import Environment, Version, env_state, iter_slot_keys, load_environment
 from .errors import GitopsError, UsageError
-from .gitrepo import CommitMessage, GitRepo
+from .gitrepo import Annotation, CommitMessage, GitRepo
 
 
 @dataclass
@@ -161,6 +161,7 @@ def promote(
     dry_run: bool,
     out: Printer,
     helm: str | None = None,
+    annotation: Annotation | None = None,
 ) -> Landed:
     target, version, slot, source_phrase, message = plan(root, req)
     doc = target.release_doc()
@@ -184,4 +185,5 @@ def promote(
         out,
         what=f"promote into {target.name}",
         helm=helm,
+        annotation=annotation,
     )

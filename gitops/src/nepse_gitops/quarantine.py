@@ -23,7 +23,7 @@ from .environments import (
     load_environment,
 )
 from .errors import GitopsError, UsageError
-from .gitrepo import CommitMessage, GitRepo
+from .gitrepo import Annotation, CommitMessage, GitRepo
 
 
 def quarantine(
@@ -35,6 +35,7 @@ def quarantine(
     dry_run: bool,
     out: Printer,
     helm: str | None = None,
+    annotation: Annotation | None = None,
 ) -> Landed:
     if bool(image_tag) == bool(model_version):
         raise UsageError("quarantine takes exactly one of --image-tag or --model-version")
@@ -90,7 +91,16 @@ def quarantine(
         [("Nepse-Env", "all"), ("Nepse-Action", "quarantine"), (f"Nepse-{_trailer(label)}", value)],
     )
     return land(
-        GitRepo(root), [doc], envs, message, delivery, dry_run, out, f"quarantine {value}", helm
+        GitRepo(root),
+        [doc],
+        envs,
+        message,
+        delivery,
+        dry_run,
+        out,
+        f"quarantine {value}",
+        helm,
+        annotation=annotation,
     )
 
 

@@ -21,7 +21,7 @@ from .environments import (
     load_environment,
 )
 from .errors import GitopsError, UsageError
-from .gitrepo import CommitMessage, GitRepo
+from .gitrepo import Annotation, CommitMessage, GitRepo
 from .promote import PromoteRequest, resolve_version
 from .rollback import flipped_since_promote
 
@@ -43,8 +43,19 @@ def _body(env: Environment, text: str, doc) -> str:
     return f"{text}\n\nChanged in {env.rel(env.release_path)}:\n{changes}"
 
 
-def _land(root, env, doc, message, delivery, dry_run, out, what, helm) -> Landed:
-    return land(GitRepo(root), [doc], [env], message, delivery, dry_run, out, what, helm=helm)
+def _land(root, env, doc, message, delivery, dry_run, out, what, helm, annotation) -> Landed:
+    return land(
+        GitRepo(root),
+        [doc],
+        [env],
+        message,
+        delivery,
+        dry_run,
+        out,
+        what,
+        helm=helm,
+        annotation=annotation,
+    )
 
 
 def set_weight(
@@ -55,6 +66,7 @@ def set_weight(
     dry_run: bool,
     out: Printer,
     helm: str | None = None,
+    annotation: Annotation | None = None,
 ) -> Landed:
     env = load_environment(root, env_name)
     state = env_state(env)
@@ -82,7 +94,18 @@ def set_weight(
         ),
         [*_trailers(env, "set-weight", version), ("Nepse-Weight", str(weight))],
     )
-    return _land(root, env, doc, message, delivery, dry_run, out, f"set-weight in {env.name}", helm)
+    return _land(
+        root,
+        env,
+        doc,
+        message,
+        delivery,
+        dry_run,
+        out,
+        f"set-weight in {env.name}",
+        helm,
+        annotation,
+    )
 
 
 def flip(
@@ -92,6 +115,7 @@ def flip(
     dry_run: bool,
     out: Printer,
     helm: str | None = None,
+    annotation: Annotation | None = None,
 ) -> Landed:
     env = load_environment(root, env_name)
     state = env_state(env)
@@ -124,7 +148,9 @@ def flip(
         ),
         [*_trailers(env, "flip", state.slots[idle]), ("Nepse-Active-Colour", idle)],
     )
-    return _land(root, env, doc, message, delivery, dry_run, out, f"flip {env.name}", helm)
+    return _land(
+        root, env, doc, message, delivery, dry_run, out, f"flip {env.name}", helm, annotation
+    )
 
 
 def shadow_start(
@@ -136,6 +162,7 @@ def shadow_start(
     dry_run: bool,
     out: Printer,
     helm: str | None = None,
+    annotation: Annotation | None = None,
 ) -> Landed:
     env = load_environment(root, env_name)
     state = env_state(env)
@@ -180,7 +207,16 @@ def shadow_start(
         [*_trailers(env, "shadow-start", version), ("Nepse-Percent", str(percent))],
     )
     return _land(
-        root, env, doc, message, delivery, dry_run, out, f"start a shadow in {env.name}", helm
+        root,
+        env,
+        doc,
+        message,
+        delivery,
+        dry_run,
+        out,
+        f"start a shadow in {env.name}",
+        helm,
+        annotation,
     )
 
 
@@ -191,6 +227,7 @@ def shadow_stop(
     dry_run: bool,
     out: Printer,
     helm: str | None = None,
+    annotation: Annotation | None = None,
 ) -> Landed:
     env = load_environment(root, env_name)
     state = env_state(env)
@@ -217,7 +254,16 @@ def shadow_stop(
         _trailers(env, "shadow-stop", shadow),
     )
     return _land(
-        root, env, doc, message, delivery, dry_run, out, f"stop the shadow in {env.name}", helm
+        root,
+        env,
+        doc,
+        message,
+        delivery,
+        dry_run,
+        out,
+        f"stop the shadow in {env.name}",
+        helm,
+        annotation,
     )
 
 
@@ -228,6 +274,7 @@ def finish(
     dry_run: bool,
     out: Printer,
     helm: str | None = None,
+    annotation: Annotation | None = None,
 ) -> Landed:
     env = load_environment(root, env_name)
     state = env_state(env)
@@ -292,4 +339,6 @@ def finish(
         _body(env, text, doc),
         _trailers(env, "finish", version),
     )
-    return _land(root, env, doc, message, delivery, dry_run, out, f"finish in {env.name}", helm)
+    return _land(
+        root, env, doc, message, delivery, dry_run, out, f"finish in {env.name}", helm, annotation
+    )

@@ -1,0 +1,320 @@
+"""`nepse-gitops advance --env ENV`: take the release in flight one step along its plan.
+
+Each run reads where the release stands from git (release_progress.py) and, once the step's
+pause is over, the candidate's metrics (the gate), and does exactly one of:
+
+- nothing: no release in flight, the pause is not over, or the candidate has answered too few
+  requests to judge (inconclusive);
+- one commit to the next step: the next canary weight, the flip, `shadow stop` of a shadow
+  that passed (the next run promotes its version), or that promotion;
+- `finish` after the last step;
+- the rollback of the whole release, then a quarantine commit for the failed version, both
+  with the gate's reason (and the candidate's logged predictions voided with --redis-url).
+
+Safe to run concurrently: a second run in the same checkout waits for no one (it reports
+`busy`), and with --push a run that finds the remote branch moved, before or at the push,
+leaves everything as it was (`moved`). `--dry-run` says what it would do; `-o json` prints
+one JSON object for CI.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from . import gate as gate_mod
+from .change import Delivery, Printer
+from .durations import format_duration, parse_duration, promql_duration
+from .environments import Environment, Version, load_environment
+from .errors import GitopsError
+from .gitrepo import Annotation, GitRepo
+from .promote import PromoteRequest, promote
+from .quarantine import quarantine
+from .release_progress import PROMOTE_NEXT, Progress, progress
+from .rollback import rollback
+from .steps import finish, flip, set_weight, shadow_stop
+from .void_mark import DEFAULT_STREAM
+
+EXIT_OK, EXIT_ROLLED_BACK, EXIT_ERROR = 0, 1, 2
+
+RESULTS = ("idle", "waiting", "advanced", "finished", "rolled-back", "moved", "busy")
+
+
+@dataclass
+class AdvanceRequest:
+    env: str
+    prometheus: str | None = None
+    push: bool = False
+    remote: str = "origin"
+    dry_run: bool = False
+    redis_url: str | None = None
+    prediction_stream: str = DEFAULT_STREAM
+
+
+@dataclass
+class Outcome:
+    """What one run found and did; `-o json` prints it as it is."""
+
+    env: str
+    result: str  # one of RESULTS
+    phase: str
+    step: str
+    reason: str
+    action: str = "none"  # the move made (or, with --dry-run, that would be made)
+    since: str | None = None
+    due: str | None = None
+    commits: list[str] = field(default_factory=list)
+    gate: dict[str, Any] | None = None
+    dry_run: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_ROLLED_BACK if self.result == "rolled-back" else EXIT_OK
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def iso(seconds: int | float | None) -> str | None:
+    if seconds is None:
+        return None
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@contextmanager
+def advance_lock(repo: GitRepo) -> Iterator[bool]:
+    """An exclusive lock per checkout; yields False at once when another run holds it."""
+    git_dir = Path(repo.run("rev-parse", "--absolute-git-dir").strip())
+    with (git_dir / "nepse-advance.lock").open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def advance(root: Path, req: AdvanceRequest, out: Printer, helm: str | None = None) -> Outcome:
+    repo = GitRepo(root)
+    env = load_environment(root, req.env)
+    with advance_lock(repo) as locked:
+        if not locked:
+            return Outcome(env.name, "busy", "", "", "another `advance` runs in this checkout")
+        start = repo.head()
+        branch = repo.current_branch()
+        if req.push:
+            if not branch:
+                raise GitopsError("cannot push from a detached HEAD: check out the branch first")
+            tip = repo.fetch(req.remote, branch)
+            if tip != start:
+                return Outcome(
+                    env.name,
+                    "moved",
+                    "",
+                    "",
+                    f"{req.remote}/{branch} is at {tip[:12]}, this checkout at {start[:12]}: "
+                    "nothing done; the next run starts from the new tip",
+                )
+        if not req.dry_run:
+            repo.require_clean(f"advance {env.name}")
+        outcome = _decide_and_act(root, repo, env, req, out, helm)
+        if outcome.commits and req.push and not req.dry_run:
+            assert branch is not None
+            if not repo.push_fast_forward(req.remote, branch):
+                repo.run("reset", "--quiet", "--hard", start)
+                return Outcome(
+                    env.name,
+                    "moved",
+                    outcome.phase,
+                    outcome.step,
+                    f"{req.remote}/{branch} moved while this run decided; its commits are "
+                    "dropped and nothing is changed",
+                )
+            out(f"pushed {branch} to {req.remote}")
+        return outcome
+
+
+def _decide_and_act(
+    root: Path, repo: GitRepo, env: Environment, req: AdvanceRequest, out: Printer, helm
+) -> Outcome:
+    prog = progress(repo, env)
+    base = {
+        "env": env.name,
+        "phase": prog.phase,
+        "step": prog.step,
+        "since": iso(prog.since),
+        "due": iso(prog.due),
+        "dry_run": req.dry_run,
+    }
+    if not prog.in_flight:
+        return Outcome(result="idle", reason=prog.next_detail, **base)
+    now = time.time()
+    if prog.due is not None and now < prog.due:
+        left = format_duration(prog.due - now)
+        return Outcome(
+            result="waiting",
+            reason=f"the step holds until {iso(prog.due)} ({left} left); then: {prog.next_detail}",
+            **base,
+        )
+    judgement = None
+    if prog.next_move != "promote":
+        judgement = _judge(root, env, req, prog, now)
+        gate_mod.report(judgement.result, out)
+        base["gate"] = _gate_json(judgement)
+        result = judgement.result
+        if not result.inconclusive and not result.passed:
+            return _roll_back(root, repo, judgement, req, out, helm, base)
+        if result.inconclusive and prog.judged:
+            return Outcome(result="waiting", reason=f"inconclusive: {result.inconclusive}", **base)
+    if judgement is None:
+        verdict = "passed before the shadow was stopped"
+    elif judgement.result.passed:
+        verdict = "passed"
+    else:
+        verdict = "had too little traffic to judge, which this step does not need"
+    note = Annotation(
+        f"nepse-gitops advance: {prog.step}; the gate {verdict}.",
+        [
+            ("Nepse-Advance", prog.next_move),
+            ("Nepse-Gate", "passed" if judgement and judgement.result.passed else "not needed"),
+        ],
+    )
+    landed = _move(root, env, prog, req, out, helm, note)
+    done = "finished" if prog.next_move == "finish" else "advanced"
+    return Outcome(
+        result=done,
+        action=prog.next_move,
+        reason=prog.next_detail,
+        commits=[landed] if landed else [],
+        **base,
+    )
+
+
+def _judge(root: Path, env: Environment, req: AdvanceRequest, prog: Progress, now: float):
+    cfg = gate_mod.load_gate_config(env, prog.gate_overrides, prog.gate_where)
+    if prog.since is not None:
+        # Judge the step's own traffic: no further back than when it was reached.
+        window = min(parse_duration(cfg.prometheus_window, "window"), now - prog.since)
+        cfg.prometheus_window = promql_duration(window)
+    url = req.prometheus or cfg.prometheus_url
+    source = gate_mod.PrometheusSource(url) if url else None
+    return gate_mod.judge(root, env, cfg, source)
+
+
+def _move(root, env, prog: Progress, req, out, helm, note: Annotation) -> str | None:
+    delivery = Delivery()
+    args = (delivery, req.dry_run, out, helm)
+    if prog.next_move == "set-weight":
+        assert prog.weight is not None
+        landed = set_weight(root, env.name, prog.weight, *args, annotation=note)
+    elif prog.next_move == "flip":
+        landed = flip(root, env.name, *args, annotation=note)
+    elif prog.next_move == "finish":
+        landed = finish(root, env.name, *args, annotation=note)
+    elif prog.next_move == "shadow-stop":
+        shadow = _shadow_version(env)
+        note.trailers += [(PROMOTE_NEXT, "promote"), ("Nepse-Model-Sha256", shadow.model_sha256)]
+        landed = shadow_stop(root, env.name, *args, annotation=note)
+    elif prog.next_move == "promote":
+        assert prog.version is not None
+        v = prog.version
+        request = PromoteRequest(env.name, None, v.image_tag, v.model_version, v.model_sha256)
+        landed = promote(root, request, *args, annotation=note)
+    else:
+        raise AssertionError(prog.next_move)
+    return landed.sha
+
+
+def _shadow_version(env: Environment) -> Version:
+    from .environments import env_state
+
+    return env_state(env).slots["shadow"]
+
+
+def _roll_back(root, repo: GitRepo, judgement, req: AdvanceRequest, out, helm, base) -> Outcome:
+    reason = judgement.failure_reason()
+    version = judgement.candidate_version
+    stable = judgement.state.slots[judgement.tracks["stable"]]
+    target = _quarantine_target(version, stable)
+    if req.dry_run:
+        out(f"dry run: {reason}")
+        rollback(root, judgement.env.name, True, reason, Delivery(), True, out, helm)
+        if target:
+            out(f"dry run: would then quarantine {target[0]} {target[1]}")
+        return Outcome(result="rolled-back", action="rollback", reason=reason, **base)
+    out(reason)
+    void_log = (req.redis_url, req.prediction_stream)
+    commits = [gate_mod.roll_back_failed(root, judgement, Delivery(), out, helm, void_log)]
+    if target:
+        kind, value = target
+        try:
+            landed = quarantine(
+                root,
+                value if kind == "imageTag" else None,
+                value if kind == "modelVersion" else None,
+                reason,
+                Delivery(),
+                False,
+                out,
+                helm,
+                annotation=Annotation(
+                    f"Quarantined by nepse-gitops advance: the gate failed in "
+                    f"{judgement.env.name}.",
+                    [("Nepse-Failed-In", judgement.env.name)],
+                ),
+            )
+            if landed.sha:
+                commits.append(landed.sha)
+        except GitopsError as exc:
+            reason += f"; not quarantined: {exc}"
+            out(f"the rollback stands, but {kind} {value} is not quarantined: {exc}")
+    return Outcome(result="rolled-back", action="rollback", reason=reason, commits=commits, **base)
+
+
+def _quarantine_target(candidate: Version, stable: Version) -> tuple[str, str] | None:
+    """What made the candidate different: its model version, else its image tag."""
+    if candidate.model_version and candidate.model_version != stable.model_version:
+        return "modelVersion", candidate.model_version
+    if candidate.image_tag and candidate.image_tag != stable.image_tag:
+        return "imageTag", candidate.image_tag
+    return None
+
+
+def _gate_json(judgement) -> dict[str, Any]:
+    result = judgement.result
+    return {
+        "candidate": result.candidate.track,
+        "stable": result.stable.track,
+        "candidateRequests": result.candidate.requests,
+        "stableRequests": result.stable.requests,
+        "inconclusive": result.inconclusive,
+        "passed": result.passed,
+        "checks": [
+            {
+                "name": c.name,
+                "value": c.value,
+                "limit": c.limit,
+                "passed": c.passed,
+                "detail": c.detail,
+            }
+            for c in result.checks
+        ],
+    }
+
+
+def describe(outcome: Outcome, out: Printer) -> None:
+    out(f"advance {outcome.env}: {outcome.result}: {outcome.reason}")
+    if outcome.step:
+        since = f" since {outcome.since}" if outcome.since else ""
+        out(f"  step: {outcome.step}{since}")
+    for sha in outcome.commits:
+        out(f"  commit {sha[:12]}")
