@@ -1,7 +1,7 @@
 """The release gate against real service processes (`nepse-predictor serve`) and their /metrics.
 
 Three servers run on loopback: stable (model v1), a healthy canary (model v2) and a failing
-canary: model v2 with a graph that fails every batch (testkit/broken_model.py, HTTP 500).
+canary: model v2 with a graph that fails every batch (testkit.model_variants.py, HTTP 500).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from conftest import V1, V2, commit_file, git, log_subjects, snapshot
 
 from nepse_gitops.gate import GateConfig, TrackMetrics, evaluate, histogram_quantile
 from nepse_gitops.gitrepo import parse_trailers
-from testkit.broken_model import one_row_only_model
+from testkit.model_variants import one_row_only_model
 from testkit.net import free_port, wait_for_http
 
 REQUESTS = 120

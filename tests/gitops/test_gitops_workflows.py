@@ -15,8 +15,8 @@ WORKFLOWS = sorted((REPO_ROOT / ".github/workflows").glob("*.yml"))
 PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
 
 
-def test_the_three_workflows_exist() -> None:
-    assert [p.name for p in WORKFLOWS] == ["ci.yml", "promote.yml", "release.yml"]
+def test_the_four_workflows_exist() -> None:
+    assert [p.name for p in WORKFLOWS] == ["advance.yml", "ci.yml", "promote.yml", "release.yml"]
 
 
 def test_workflows_pass_actionlint() -> None:

@@ -52,6 +52,8 @@ class Backend:
     log_path: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
+    # Settings for this process (NEPSE_REDIS_URL, ...); without one, no Redis is used.
+    settings: dict[str, str] = field(default_factory=dict)
 
     @property
     def address(self) -> str:
@@ -60,6 +62,7 @@ class Backend:
     def start(self) -> None:
         env = dict(os.environ, NEPSE_TRACK=self.track, NEPSE_HOST="127.0.0.1")
         env.pop("NEPSE_REDIS_URL", None)
+        env.update(self.settings)
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(
             [str(SERVICE), "serve", "--model-dir", str(self.model_dir), "--port", str(self.port)],

@@ -214,7 +214,8 @@ def _move(root, env, prog: Progress, req, out, helm, note: Annotation) -> str | 
     delivery = Delivery()
     args = (delivery, req.dry_run, out, helm)
     if prog.next_move == "set-weight":
-        assert prog.weight is not None
+        assert prog.weight is not None and prog.next_step is not None
+        note.trailers.append(("Nepse-Step", prog.next_step))
         landed = set_weight(root, env.name, prog.weight, *args, annotation=note)
     elif prog.next_move == "flip":
         landed = flip(root, env.name, *args, annotation=note)

@@ -36,6 +36,7 @@ class Progress:
     gate_overrides: dict[str, Any] = field(default_factory=dict)
     gate_where: str = ""
     weight: int | None = None  # with next_move set-weight: the weight to set
+    next_step: str | None = None  # with next_move set-weight: "N/M" of the plan's steps
     version: Version | None = None  # with next_move promote: the version to promote
     judged: bool = True  # whether the gate decides the move (False: no traffic to judge yet)
 
@@ -140,6 +141,7 @@ def _canary(env: Environment, state: EnvState, plan: ReleasePlan, since: int | N
             f"weight {weights[0]} (step 1 of {len(steps)})",
             since,
             weight=weights[0],
+            next_step=f"1/{len(steps)}",
             judged=False,
         )
     below = [i for i, w in enumerate(weights) if w <= weight]
@@ -165,6 +167,7 @@ def _canary(env: Environment, state: EnvState, plan: ReleasePlan, since: int | N
             "set-weight",
             f"weight {later[0]} (step {nxt + 1} of {len(steps)})",
             weight=later[0],
+            next_step=f"{nxt + 1}/{len(steps)}",
             **common,
         )
     return Progress(

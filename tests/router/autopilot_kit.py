@@ -1,0 +1,294 @@
+"""Releases driven by `nepse-gitops advance` alone, against real parts: `nepse-predictor serve`
+processes per track (each serving a real model), the chart's nginx router rendered from the
+environment's files after every commit (what Argo CD would apply), a real Prometheus scraping
+the processes with the labels the chart's ServiceMonitor gives them, and a git repository
+holding a copy of the environments with a release plan of seconds instead of hours.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import urllib3
+import yaml
+from routerkit import HELM, Backend, Router
+
+from nepse_gitops.environments import load_environment, merged_values
+from testkit.net import REPO_ROOT
+
+NEPSE_GITOPS = Path(sys.executable).parent / "nepse-gitops"
+COPIED = ("environments", "argocd", "charts/nepse-predictor")
+IMAGE_TAG = "0.1.0"
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Release Engineer",
+    "GIT_AUTHOR_EMAIL": "release@nepse.example",
+    "GIT_COMMITTER_NAME": "Release Engineer",
+    "GIT_COMMITTER_EMAIL": "release@nepse.example",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+
+# The plan the scenarios walk: the chart's steps, with pauses of seconds and small request
+# counts, judged over the time since each step (never further back than `window`).
+CANARY_STEPS = [
+    {"weight": 5, "pause": "3s", "gate": {"minRequests": 8}},
+    {"weight": 25, "pause": "2s"},
+    {"weight": 50, "pause": "2s"},
+    {"weight": 100, "pause": "2s"},
+]
+GATE = {
+    "minRequests": 20,
+    "errorRatio": {"max": 0.01, "maxIncrease": 0.005},
+    "p99Seconds": {"max": 0.25, "maxRatio": 1.5},
+    "prometheus": {"trackLabel": "track", "window": "30s"},
+}
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **GIT_ENV},
+    ).stdout
+
+
+def manifest_sha256(model_dir: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256((model_dir / "checksums.sha256").read_bytes()).hexdigest()
+
+
+def model_version(model_dir: Path) -> str:
+    return json.loads((model_dir / "metadata.json").read_text())["version"]
+
+
+def slot(model_dir: Path) -> dict[str, str]:
+    return {
+        "imageTag": IMAGE_TAG,
+        "modelVersion": model_version(model_dir),
+        "modelSha256": manifest_sha256(model_dir),
+    }
+
+
+def make_repo(
+    root: Path, env: str, namespace: str, prometheus_url: str, slots: dict[str, Path], release
+) -> Path:
+    """A git repository with a copy of the environments: ``env`` serves ``slots`` (track ->
+    model dir; blue-green environments start with blue active), its plan is ``release`` and
+    its gate reads ``prometheus_url`` with the selector namespace=``namespace``."""
+    for rel in COPIED:
+        shutil.copytree(REPO_ROOT / rel, root / rel)
+    env_dir = root / "environments" / env
+    policy = yaml.safe_load((env_dir / "policy.yaml").read_text())
+    gate = json.loads(json.dumps(GATE))
+    gate["prometheus"].update(url=prometheus_url, selector=f'namespace="{namespace}"')
+    policy.update(release=release, gate=gate)
+    (env_dir / "policy.yaml").write_text(yaml.safe_dump(policy, sort_keys=False))
+    release_file = yaml.safe_load((env_dir / "release.yaml").read_text())
+    for name, model_dir in slots.items():
+        release_file["slots"][name] = slot(model_dir)
+    if "blue" in slots:
+        release_file["rollout"]["blueGreen"]["activeColor"] = "blue"
+    (env_dir / "release.yaml").write_text(yaml.safe_dump(release_file, sort_keys=False))
+    git(root, "init", "--quiet", "--initial-branch=main")
+    git(root, "add", "--all")
+    git(root, "commit", "--quiet", "-m", f"Serve the test models in {env}")
+    return root
+
+
+def gitops(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The real command line, as a scheduled job runs it."""
+    return subprocess.run(
+        [str(NEPSE_GITOPS), "--repo", str(repo), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **GIT_ENV, "NEPSE_HELM": str(HELM)},
+        timeout=120,
+    )
+
+
+def run_gitops(repo: Path, *args: str) -> str:
+    result = gitops(repo, *args)
+    if result.returncode != 0:
+        raise AssertionError(f"nepse-gitops {' '.join(args)} failed:\n{result.stderr}")
+    return result.stdout
+
+
+@dataclass
+class Load:
+    """A steady, bounded request loop: single rows and two-row batches to /v1/predict through
+    the router (no cookies, so stickiness never pins the loop to one track), and optionally
+    the same to a preview address (blue-green's idle colour)."""
+
+    url: str
+    body_row: dict[str, float]
+    rate: float = 80.0
+    preview_url: str | None = None
+    statuses: Counter[int] = field(default_factory=Counter)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def _bodies(self) -> list[bytes]:
+        return [
+            json.dumps({"features": self.body_row}).encode(),
+            json.dumps({"instances": [self.body_row, self.body_row]}).encode(),
+        ]
+
+    def _worker(self, url: str, rate: float) -> None:
+        pool = urllib3.PoolManager(maxsize=1, retries=False, timeout=10)
+        bodies = self._bodies()
+        interval = 1 / rate
+        next_at = time.monotonic()
+        while not self._stop.is_set():
+            body = random.choice(bodies)
+            try:
+                response = pool.request(
+                    "POST",
+                    f"{url}/v1/predict",
+                    body=body,
+                    headers={"content-type": "application/json"},
+                )
+                self.statuses[response.status] += 1
+            except urllib3.exceptions.HTTPError:
+                self.statuses[0] += 1
+            next_at += interval
+            time.sleep(max(0.0, next_at - time.monotonic()))
+
+    def start(self) -> None:
+        workers = [(self.url, self.rate / 4)] * 4
+        if self.preview_url:
+            workers += [(self.preview_url, self.rate / 4)] * 2
+        for url, rate in workers:
+            thread = threading.Thread(target=self._worker, args=(url, rate), daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=15)
+
+
+@dataclass
+class Release:
+    """One environment's release in a repository copy, deployed to a router after each commit."""
+
+    repo: Path
+    env: str
+    router: Router
+    prometheus_url: str
+    outcomes: list[dict[str, Any]] = field(default_factory=list)
+    started_head: str = ""
+
+    def __post_init__(self) -> None:
+        self.started_head = git(self.repo, "rev-parse", "HEAD").strip()
+
+    def router_values(self) -> dict[str, Any]:
+        values = merged_values(load_environment(self.repo, self.env))
+        return {
+            "slots": values["slots"],
+            "rollout": values["rollout"],
+            "traffic": {"router": values.get("traffic", {}).get("router", {})},
+        }
+
+    def deploy(self) -> None:
+        """What Argo CD would apply: the router rendered from the environment's files."""
+        if self.router.process is None:
+            self.router.start(self.router_values())
+        else:
+            self.router.reload(self.router_values())
+
+    def mark_start(self) -> None:
+        """Count commits from here (after the scenario's own setup commits)."""
+        self.started_head = git(self.repo, "rev-parse", "HEAD").strip()
+
+    def advance(self) -> dict[str, Any]:
+        result = gitops(
+            self.repo,
+            "advance",
+            "--env",
+            self.env,
+            "--prometheus",
+            self.prometheus_url,
+            "-o",
+            "json",
+        )
+        if result.returncode not in (0, 1):
+            raise AssertionError(f"advance failed ({result.returncode}):\n{result.stderr}")
+        outcome = json.loads(result.stdout)
+        self.outcomes.append(outcome)
+        if outcome["commits"]:
+            self.deploy()
+        return outcome
+
+    def drive(self, until: tuple[str, ...], timeout: float, every: float = 1.0) -> dict[str, Any]:
+        """Run `advance` every ``every`` seconds until its result is one of ``until``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            outcome = self.advance()
+            if outcome["result"] in until:
+                return outcome
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"no {'/'.join(until)} within {timeout:.0f}s; the last runs said:\n"
+                    + "\n".join(f"  {o['result']}: {o['reason']}" for o in self.outcomes[-5:])
+                )
+            time.sleep(every)
+
+    def commits(self) -> list[str]:
+        """Subjects of the commits since the scenario's start, oldest first."""
+        return self.log("%s")
+
+    def log(self, fmt: str) -> list[str]:
+        """``git log --format=fmt`` of the commits since the scenario's start, oldest first."""
+        out = git(self.repo, "log", "--reverse", f"--format={fmt}", f"{self.started_head}..HEAD")
+        return out.splitlines()
+
+    def message(self, rev: str = "HEAD") -> str:
+        return git(self.repo, "show", "-s", "--format=%B", rev)
+
+
+def starve_cpu(backend: Backend, percent: float) -> Path:
+    """Put a running backend in a cgroup (v1 cpu controller, or v2) limited to ``percent`` of
+    one CPU, as a pod whose CPU limit is far too low: every request waits for CPU time."""
+    assert backend.process is not None
+    period = 100_000
+    quota = max(1000, int(period * percent / 100))
+    v1 = Path("/sys/fs/cgroup/cpu")
+    if (v1 / "cpu.cfs_quota_us").exists():
+        group = v1 / f"nepse-autopilot-{backend.process.pid}"
+        group.mkdir(exist_ok=True)
+        (group / "cpu.cfs_period_us").write_text(str(period))
+        (group / "cpu.cfs_quota_us").write_text(str(quota))
+    else:
+        group = Path("/sys/fs/cgroup") / f"nepse-autopilot-{backend.process.pid}"
+        group.mkdir(exist_ok=True)
+        (group / "cpu.max").write_text(f"{quota} {period}")
+    (group / "cgroup.procs").write_text(str(backend.process.pid))
+    return group
+
+
+def release_cpu(backend: Backend, group: Path) -> None:
+    """Move the backend back to the root cgroup and remove the one ``starve_cpu`` made."""
+    assert backend.process is not None
+    (group.parent / "cgroup.procs").write_text(str(backend.process.pid))
+    for _ in range(50):
+        try:
+            group.rmdir()
+            return
+        except OSError:
+            time.sleep(0.1)
