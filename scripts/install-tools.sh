@@ -17,8 +17,8 @@
 #   nepse-pause                         the real node's sandbox process, from tests/tooling/go/pause
 #   argocd (one multicall binary)       go build from tests/tooling/go/argocd with the Go
 #                                       toolchain its go.mod names; its CRDs and base config
-#   redis-server, nginx, podman, containerd, the CNI plugins and friends from Debian
-#                                       (only when missing)
+#   redis-server, nginx, podman, containerd, the CNI plugins, prometheus (and promtool) and
+#   friends from Debian                 (only when missing; prometheus's service not started)
 #
 # Usage: scripts/install-tools.sh [STEP...] installs every tool, or only the named steps
 # (apt helm-kubectl ct kubeconform helm-docs actionlint kwok helm-unittest etcd kube kube-node
@@ -85,7 +85,10 @@ ARGOCD_TOOLCHAIN=$(awk '$1 == "toolchain" { print $2 }' "$GOMODS/argocd/go.mod")
 APT_PACKAGES=(redis-server nginx wrk shellcheck)
 APT_PACKAGES_NO_RECOMMENDS=(podman buildah runc netavark aardvark-dns iptables catatonit
   slirp4netns uidmap fuse-overlayfs debootstrap docker-compose
-  containerd containernetworking-plugins conntrack nftables busybox-static)
+  containerd containernetworking-plugins conntrack nftables busybox-static prometheus)
+# Installed without their service starting (the tests run their own processes): Debian's
+# prometheus would otherwise serve :9090 at once and after every boot.
+APT_NO_SERVICE=(prometheus)
 
 # ---- helpers -----------------------------------------------------------------------------
 START=$SECONDS
@@ -278,19 +281,56 @@ install_apt() {
     log "  NEPSE_SKIP_APT=1: not installing them; tests that need them will fail"
     return
   fi
-  local sudo=()
   if ((EUID != 0)); then
     command -v sudo >/dev/null || die "installing Debian packages needs root or sudo"
-    sudo=(sudo)
+    SUDO=(sudo)
   fi
   export DEBIAN_FRONTEND=noninteractive
-  run "apt-get update" "${sudo[@]}" apt-get update -q
+  run "apt-get update" "${SUDO[@]}" apt-get update -q
+  forbid_service_starts
   if ((${#missing[@]})); then
-    run "apt-get install ${missing[*]}" "${sudo[@]}" apt-get install -y -q "${missing[@]}"
+    run "apt-get install ${missing[*]}" "${SUDO[@]}" apt-get install -y -q "${missing[@]}"
   fi
   if ((${#missing_nr[@]})); then
     run "apt-get install ${missing_nr[*]}" \
-      "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing_nr[@]}"
+      "${SUDO[@]}" apt-get install -y -q --no-install-recommends "${missing_nr[@]}"
+  fi
+  remove_temp_policy
+  # Installing a unit also enables it for the next boot: under systemd, undo that for ours.
+  local p
+  for p in "${APT_NO_SERVICE[@]}"; do
+    if [[ -d /run/systemd/system && " ${missing[*]} ${missing_nr[*]} " == *" $p "* ]]; then
+      "${SUDO[@]}" systemctl disable --quiet "$p.service" || true
+    fi
+  done
+}
+
+# invoke-rc.d and deb-systemd-invoke ask /usr/sbin/policy-rc.d before they start a service.
+# Container images usually ship one that forbids every start, which is left alone; elsewhere
+# a temporary one forbids APT_NO_SERVICE's for the length of the install and leaves the other
+# services to the usual rules (exit 104: no policy).
+SUDO=()
+POLICY_RC_D=/usr/sbin/policy-rc.d
+TEMP_POLICY=""
+forbid_service_starts() {
+  [[ ! -e $POLICY_RC_D ]] || return 0
+  local names
+  names=$(IFS='|' && echo "${APT_NO_SERVICE[*]}")
+  TEMP_POLICY=$POLICY_RC_D
+  trap remove_temp_policy EXIT
+  "${SUDO[@]}" tee "$POLICY_RC_D" >/dev/null <<EOF
+#!/bin/sh
+# Written by scripts/install-tools.sh for the length of its apt-get install.
+while [ "\${1#-}" != "\$1" ]; do shift; done
+case "\${1%.service}" in $names) exit 101 ;; esac
+exit 104
+EOF
+  "${SUDO[@]}" chmod 0755 "$POLICY_RC_D"
+}
+remove_temp_policy() {
+  if [[ -n $TEMP_POLICY ]]; then
+    "${SUDO[@]}" rm -f "$TEMP_POLICY"
+    TEMP_POLICY=""
   fi
 }
 
