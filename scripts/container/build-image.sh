@@ -2,12 +2,14 @@
 # Build the service image from the repository's Dockerfile with podman, on the local Debian
 # base image (built first if missing), with the host's CA bundle as the `cacert` build secret.
 #
-# Usage: build-image.sh [--tag IMAGE] [--backends LIST] [--bake-model] [--no-cache]
+# Usage: build-image.sh [--tag IMAGE] [--backends LIST] [--bake-model] [--gitops] [--no-cache]
 #                       [-- EXTRA PODMAN BUILD ARGS]
 #   --tag IMAGE      image name (default $NEPSE_IMAGE = localhost/nepse-predictor:dev)
 #   --backends LIST  BACKENDS build argument: onnx (default) or onnx,xgboost (adds the
 #                    XGBoost fallback, NEPSE_BACKEND=xgboost)
 #   --bake-model     BAKE_MODEL=1: train the default model into the image
+#   --gitops         build the nepse-gitops image (gitops/Dockerfile) instead; default tag
+#                    localhost/nepse-gitops:dev
 #   --no-cache       build every layer again (a cold build)
 # Environment: NEPSE_BASE_IMAGE (BASE_IMAGE build argument), NEPSE_CA_BUNDLE.
 # Prints the build time and the image size on the last line.
@@ -18,18 +20,26 @@ set -euo pipefail
 tag="$NEPSE_IMAGE"
 backends=onnx
 bake=0
+dockerfile=Dockerfile
+tag_given=0
 extra=()
 while [ $# -gt 0 ]; do
     case "$1" in
-        --tag) [ $# -ge 2 ] || nepse_die "--tag needs an image name"; tag="$2"; shift 2 ;;
+        --tag) [ $# -ge 2 ] || nepse_die "--tag needs an image name"; tag="$2"; tag_given=1
+            shift 2 ;;
         --backends) [ $# -ge 2 ] || nepse_die "--backends needs a list (onnx or onnx,xgboost)"
             backends="$2"; shift 2 ;;
         --bake-model) bake=1; shift ;;
+        --gitops) dockerfile=gitops/Dockerfile; shift ;;
         --no-cache) extra+=(--no-cache); shift ;;
         --) shift; extra+=("$@"); break ;;
         *) nepse_die "unknown argument '$1' (see the usage at the top of $0)" ;;
     esac
 done
+
+if [ "$dockerfile" != Dockerfile ] && [ "$tag_given" -eq 0 ]; then
+    tag=localhost/nepse-gitops:dev
+fi
 
 nepse_require podman git awk
 [ -r "$NEPSE_CA_BUNDLE" ] \
@@ -51,7 +61,7 @@ podman build --format docker --layers --force-rm \
     --build-arg "REVISION=$revision" \
     --build-arg "CREATED=$created" \
     ${extra[@]+"${extra[@]}"} \
-    -f "$NEPSE_REPO_ROOT/Dockerfile" -t "$tag" "$NEPSE_REPO_ROOT"
+    -f "$NEPSE_REPO_ROOT/$dockerfile" -t "$tag" "$NEPSE_REPO_ROOT"
 end=$(date +%s.%N)
 size=$(podman image inspect --format '{{.Size}}' "$tag")
 awk -v img="$tag" -v s="$start" -v e="$end" -v b="$size" \

@@ -34,8 +34,8 @@ from argocd_kit import (
 from nepse_gitops.environments import YamlDoc
 from nepse_predictor import artifacts
 from testkit import realnode
-from testkit.model_variants import one_row_only_model
 from testkit.cluster import ROOT, TOOLS, Cluster, run_tool, tools_env
+from testkit.model_variants import one_row_only_model
 from testkit.pytest_output import report_line
 from testkit.realnode import IMAGE, ModelStore, load_service_image
 

@@ -139,6 +139,8 @@ class Load:
     rate: float = 80.0
     preview_url: str | None = None
     statuses: Counter[int] = field(default_factory=Counter)
+    user_statuses: Counter[int] = field(default_factory=Counter)  # through the router only
+    errors: Counter[str] = field(default_factory=Counter)  # status 0: why no answer came
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
 
@@ -162,9 +164,13 @@ class Load:
                     body=body,
                     headers={"content-type": "application/json"},
                 )
-                self.statuses[response.status] += 1
-            except urllib3.exceptions.HTTPError:
-                self.statuses[0] += 1
+                status = response.status
+            except urllib3.exceptions.HTTPError as exc:
+                status = 0
+                self.errors[f"{url}: {type(exc).__name__}: {exc}"] += 1
+            self.statuses[status] += 1
+            if url == self.url:
+                self.user_statuses[status] += 1
             next_at += interval
             time.sleep(max(0.0, next_at - time.monotonic()))
 
@@ -235,7 +241,7 @@ class Release:
             self.deploy()
         return outcome
 
-    def drive(self, until: tuple[str, ...], timeout: float, every: float = 1.0) -> dict[str, Any]:
+    def drive(self, until: tuple[str, ...], timeout: float, every: float = 0.5) -> dict[str, Any]:
         """Run `advance` every ``every`` seconds until its result is one of ``until``."""
         deadline = time.monotonic() + timeout
         while True:
@@ -266,7 +272,8 @@ def starve_cpu(backend: Backend, percent: float) -> Path:
     """Put a running backend in a cgroup (v1 cpu controller, or v2) limited to ``percent`` of
     one CPU, as a pod whose CPU limit is far too low: every request waits for CPU time."""
     assert backend.process is not None
-    period = 100_000
+    # A long period: a request that finds this period's share spent waits up to half a second.
+    period = 500_000
     quota = max(1000, int(period * percent / 100))
     v1 = Path("/sys/fs/cgroup/cpu")
     if (v1 / "cpu.cfs_quota_us").exists():

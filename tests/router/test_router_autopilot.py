@@ -60,6 +60,7 @@ SCENARIOS: dict[str, tuple[str, dict[str, str]]] = {
         {"stable": "stable-paired", "shadow": "shadow-same", "canary": "canary-same"},
     ),
     "blue-green": ("blueGreen", {"blue": "blue", "green": "green"}),
+    "blue-green-erroring": ("blueGreen", {"blue": "blue", "green": "green-erroring"}),
 }
 
 
@@ -105,6 +106,7 @@ def stack(models, redis, tmp_path_factory) -> Iterator[tuple[dict[str, Backend],
         "canary-same": ("canary", "same", paired),
         "blue": ("blue", "v1", {}),
         "green": ("green", "v2", {}),
+        "green-erroring": ("green", "erroring", {}),
     }
     started: dict[str, Backend] = {}
     server = Prometheus(tmp_path_factory.mktemp("autopilot-prometheus"))
@@ -245,7 +247,7 @@ def test_autopilot_healthy_canary_walks_every_step_to_finish(release_in, models,
     pauses = [3, 2, 2, 2]  # CANARY_STEPS: each step holds before the next commit
     for i, pause in enumerate(pauses):
         assert times[i + 1] - times[i] >= pause - 1, (i, times)
-    assert load.statuses.keys() <= {200}, load.statuses
+    assert load.statuses.keys() <= {200}, (load.statuses, load.errors)
 
 
 @pytest.mark.parametrize(
@@ -260,7 +262,7 @@ def test_autopilot_bad_canary_is_rolled_back_and_quarantined(
     _promote(release, models, candidate)
     release.mark_start()
     release.deploy()
-    group = starve_cpu(processes["canary-slow"], 1.5) if scenario == "slow" else None
+    group = starve_cpu(processes["canary-slow"], 1) if scenario == "slow" else None
     load.start()
     began = time.monotonic()
     try:
@@ -275,7 +277,8 @@ def test_autopilot_bad_canary_is_rolled_back_and_quarantined(
     version = model_version(models[candidate])
     subjects = release.commits()
     assert subjects[0] == "step(prod): canary weight 0 -> 5"
-    assert subjects[-2] == "rollback(prod): revert the release in flight (2 commits)"
+    # The starved canary may pass its first small step; it never reaches finish.
+    assert subjects[-2].startswith("rollback(prod): revert the release in flight (")
     assert subjects[-1] == f"quarantine: modelVersion {version}"
     rollback_message = release.message("HEAD~1")
     assert f"Reason: gate failed for 0.1.0/{version} (canary): {check}" in rollback_message
@@ -393,7 +396,31 @@ def test_autopilot_blue_green_bakes_flips_bakes_and_finishes(release_in, models,
     assert subjects[1] == f"finish(staging): green={name}"
     results = [o["result"] for o in release.outcomes]
     assert results.index("advanced") > 0, "the flip waits for its bake"
-    assert load.statuses.keys() <= {200}, load.statuses
+    assert load.statuses.keys() <= {200}, (load.statuses, load.errors)
+
+
+def test_autopilot_blue_green_idle_colour_erroring_is_rolled_back_before_the_flip(
+    release_in, models, request
+):
+    release, load = release_in("blue-green-erroring", "staging", {"blue": "v1", "green": "v1"})
+    _promote(release, models, "erroring")
+    release.mark_start()
+    release.deploy()
+    load.start()
+    began = time.monotonic()
+
+    outcome = release.drive(until=("rolled-back", "advanced", "finished"), timeout=60)
+
+    _report(request, "blue-green-erroring", release, outcome, began)
+    assert outcome["result"] == "rolled-back", release.outcomes[-3:]
+    version = model_version(models["erroring"])
+    assert release.commits() == [
+        f"rollback(staging): revert promote(staging): green=0.1.0/{version} from build",
+        f"quarantine: modelVersion {version}",
+    ]
+    assert "error ratio" in release.message("HEAD~1")
+    # Users stayed on blue throughout: only the preview traffic met the failing colour.
+    assert load.user_statuses.keys() <= {200}, load.user_statuses
 
 
 def test_autopilot_runs_in_parallel_leave_one_commit(release_in, models, request):
