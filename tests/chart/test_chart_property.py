@@ -110,3 +110,53 @@ def test_schema_valid_values_render_manifests_the_api_server_accepts(
     assert outcomes["accepted by the API server"] >= EXAMPLES // 8, (
         f"too few drawings rendered to test the API server: {dict(outcomes)}"
     )
+
+
+@pytest.mark.parametrize("env", ["staging", "prod"])
+def test_each_environment_with_the_autopilot_on_is_accepted_by_the_api_server(
+    api_server: Cluster, dry_run_namespace: str, env: str
+) -> None:
+    """The CronJob of the release autopilot (charts/.../tests/values/autopilot.yaml) beside
+    everything the environment renders: the API server validates the CronJob's schedule,
+    Secret references, security context and resources for real."""
+    folder = CHART.parent.parent / "environments" / env
+    rendered = run(
+        [
+            tool("helm4"),
+            "template",
+            "nepse-predictor",
+            CHART,
+            "--namespace",
+            dry_run_namespace,
+            "--kube-version",
+            KUBE_VERSION,
+            "-f",
+            folder / "values.yaml",
+            "-f",
+            folder / "release.yaml",
+            "-f",
+            CHART / "tests/values/autopilot.yaml",
+            "--set",
+            f"autopilot.environment={env}",
+        ],
+        timeout=60,
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    assert "kind: CronJob" in rendered.stdout
+    applied = api_server.kubectl(
+        "apply",
+        "--server-side",
+        "--dry-run=server",
+        "--field-manager=nepse-autopilot",
+        "-n",
+        dry_run_namespace,
+        "-f",
+        "-",
+        input=rendered.stdout,
+        check=False,
+        timeout=60,
+    )
+    assert applied.returncode == 0, applied.stderr
+    assert "cronjob.batch/nepse-predictor-autopilot serverside-applied (server dry run)" in (
+        applied.stdout
+    )

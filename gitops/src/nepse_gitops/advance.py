@@ -31,7 +31,7 @@ from typing import Any
 from . import gate as gate_mod
 from .change import Delivery, Printer
 from .durations import format_duration, parse_duration, promql_duration
-from .environments import Environment, Version, load_environment
+from .environments import Environment, Version, env_state, load_environment
 from .errors import GitopsError
 from .gitrepo import Annotation, GitRepo
 from .promote import PromoteRequest, promote
@@ -172,7 +172,7 @@ def _decide_and_act(
         base["gate"] = _gate_json(judgement)
         result = judgement.result
         if not result.inconclusive and not result.passed:
-            return _roll_back(root, repo, judgement, req, out, helm, base)
+            return _roll_back(root, judgement, req, out, helm, base)
         if result.inconclusive and prog.judged:
             return Outcome(result="waiting", reason=f"inconclusive: {result.inconclusive}", **base)
     if judgement is None:
@@ -236,12 +236,10 @@ def _move(root, env, prog: Progress, req, out, helm, note: Annotation) -> str | 
 
 
 def _shadow_version(env: Environment) -> Version:
-    from .environments import env_state
-
     return env_state(env).slots["shadow"]
 
 
-def _roll_back(root, repo: GitRepo, judgement, req: AdvanceRequest, out, helm, base) -> Outcome:
+def _roll_back(root, judgement, req: AdvanceRequest, out, helm, base) -> Outcome:
     reason = judgement.failure_reason()
     version = judgement.candidate_version
     stable = judgement.state.slots[judgement.tracks["stable"]]
