@@ -17,8 +17,10 @@
 #   nepse-pause                         the real node's sandbox process, from tests/tooling/go/pause
 #   argocd (one multicall binary)       go build from tests/tooling/go/argocd with the Go
 #                                       toolchain its go.mod names; its CRDs and base config
-#   redis-server, nginx, podman, containerd, the CNI plugins and friends from Debian
-#                                       (only when missing)
+#   redis-server, nginx, prometheus and promtool, podman, containerd, the CNI plugins and
+#                                       friends from Debian (only when missing); the tests
+#                                       run their own prometheus on loopback, never the
+#                                       package's service
 #
 # Usage: scripts/install-tools.sh [STEP...] installs every tool, or only the named steps
 # (apt helm-kubectl ct kubeconform helm-docs actionlint kwok helm-unittest etcd kube kube-node
@@ -74,7 +76,7 @@ ARGOCD_VERSION=$(gomod_version argocd github.com/argoproj/argo-cd/v3)
 ARGOCD_TOOLCHAIN=$(awk '$1 == "toolchain" { print $2 }' "$GOMODS/argocd/go.mod")
 
 APT_PACKAGES=(redis-server nginx wrk shellcheck)
-APT_PACKAGES_NO_RECOMMENDS=(podman buildah runc netavark aardvark-dns iptables catatonit
+APT_PACKAGES_NO_RECOMMENDS=(prometheus podman buildah runc netavark aardvark-dns iptables catatonit
   slirp4netns uidmap fuse-overlayfs debootstrap docker-compose
   containerd containernetworking-plugins conntrack nftables busybox-static)
 
