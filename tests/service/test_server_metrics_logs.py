@@ -125,3 +125,18 @@ def test_a_stalled_stdout_never_blocks_requests() -> None:
     assert lines and all(line.startswith(b'{"ts":') and line.endswith(b"}") for line in lines)
     os.close(read_end)
     os.close(write_end)
+
+
+def test_a_new_server_counts_its_prediction_answers_from_zero() -> None:
+    """Each prediction route's success, failure and not-ready counters exist at 0 before any
+    request: a series born with its first request holds that request in its first sample,
+    which Prometheus's increase() never counts (a new canary's first errors would be lost)."""
+    from nepse_predictor.app import create_app
+    from nepse_predictor.config import Settings
+    from nepse_predictor.routes.paths import PREDICTION_ROUTES
+
+    text = create_app(Settings()).state.serving.metrics.render().decode()
+    for route in PREDICTION_ROUTES:
+        for status in ("200", "500", "503"):
+            sample = f'nepse_http_requests_total{{method="POST",route="{route}",status="{status}"}}'
+            assert f"{sample} 0.0" in text

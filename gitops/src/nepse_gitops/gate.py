@@ -15,6 +15,12 @@ Checks (each one only when its threshold is set):
 - shadow agreement: agree / (agree + disagree) in ``nepse_shadow_comparisons_total`` reported
   by the candidate (``release.shadow.minAgreement``, the release plan's threshold)
 
+Before judging, the gate refuses (exit 2) a track whose metrics come from another model than
+its slot pins (``nepse_model_info``), and, from Prometheus, a candidate track of which no pod
+is scraped under ``gate.prometheus.selector`` and ``trackLabel`` within the window (no
+``nepse_model_ready`` series, which every server exposes from its start): a wrong selector is
+an error, never a candidate that seems idle.
+
 Exit codes: 0 pass, 1 fail (the release in flight is rolled back with one commit unless
 ``--no-rollback``), 2 error (metrics unreachable, bad configuration, or the rollback was made
 but voiding the candidate's logged predictions failed), 3 inconclusive (the candidate has
@@ -60,6 +66,7 @@ REQUESTS = "nepse_http_requests_total"
 DURATION_BUCKET = "nepse_http_request_duration_seconds_bucket"
 SHADOW = "nepse_shadow_comparisons_total"
 MODEL_INFO = "nepse_model_info"
+READY = "nepse_model_ready"
 
 
 class GateConfigError(GitopsError):
@@ -293,6 +300,8 @@ def _subtract(after: Samples, before: Samples) -> Samples:
 class ScrapeSource:
     """The service's /metrics endpoints, summed per track, optionally over a time window."""
 
+    hint = "check the URLs"
+
     def __init__(
         self,
         urls: dict[str, Sequence[str]],
@@ -330,11 +339,16 @@ class ScrapeSource:
 class PrometheusSource:
     """A Prometheus HTTP API; each track is selected by a label (``track`` by default)."""
 
+    hint = (
+        "check gate.prometheus.selector and trackLabel in the policy, and that the chart's "
+        "ServiceMonitor is enabled"
+    )
+
     def __init__(self, url: str, timeout: float = 10.0) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
 
-    def _query(self, client: httpx.Client, promql: str) -> float | None:
+    def _vector(self, client: httpx.Client, promql: str) -> list[dict]:
         try:
             response = client.get(f"{self.url}/api/v1/query", params={"query": promql})
         except httpx.HTTPError as exc:
@@ -349,7 +363,10 @@ class PrometheusSource:
             raise MetricsError(
                 f"Prometheus rejected the query {promql!r}: {body.get('error', response.text)}"
             )
-        result = body["data"]["result"]
+        return body["data"]["result"]
+
+    def _query(self, client: httpx.Client, promql: str) -> float | None:
+        result = self._vector(client, promql)
         if not result:
             return None
         value = float(result[0]["value"][1])
@@ -365,7 +382,26 @@ class PrometheusSource:
                 sel = ",".join(matchers)
                 routes = f"{sel},{promql_route_matcher()}"
                 w = cfg.prometheus_window
+                # Every server exposes nepse_model_ready from its start: no such series means
+                # that no candidate pod is scraped under this selector, not an idle candidate.
+                # (The stable track may have none: a blue-green's previous colour scaled down.)
+                if role == "candidate" and not self._query(
+                    client, f"count(count_over_time({READY}{{{sel}}}[{w}]))"
+                ):
+                    raise MetricsError(
+                        f"Prometheus at {self.url} holds no {READY} series matching "
+                        f"{{{sel}}} in the last {w}: no pod of the candidate track ({track}) "
+                        f"is scraped there; {self.hint}"
+                    )
                 m = TrackMetrics(track)
+                m.model_versions = {
+                    series["metric"]["version"]
+                    for series in self._vector(
+                        client,
+                        f"count by (version) (max_over_time({MODEL_INFO}{{{sel}}}[{w}]) == 1)",
+                    )
+                    if series["metric"].get("version")
+                }
                 m.requests = (
                     self._query(client, f"sum(increase({REQUESTS}{{{routes}}}[{w}]))") or 0.0
                 )
@@ -587,8 +623,9 @@ def judge(
 ) -> Judgement:
     state = env_state(env)
     tracks = tracks_for(root, state)
-    metrics = (source or metrics_source(cfg, env)).collect(cfg, tracks)
-    _check_versions(state, tracks, metrics)
+    source = source or metrics_source(cfg, env)
+    metrics = source.collect(cfg, tracks)
+    _check_versions(state, tracks, metrics, source.hint)
     result = evaluate(env.name, cfg, metrics["stable"], metrics["candidate"])
     return Judgement(env, state, tracks, result)
 
@@ -670,15 +707,17 @@ def run_gate(
     return EXIT_FAIL
 
 
-def _check_versions(state: EnvState, tracks: dict[str, str], metrics: dict[str, TrackMetrics]):
-    """Refuse to judge when an endpoint serves another model than the slot pins."""
+def _check_versions(
+    state: EnvState, tracks: dict[str, str], metrics: dict[str, TrackMetrics], hint: str
+) -> None:
+    """Refuse to judge when no endpoint of a track serves the model its slot pins."""
     for role, slot in tracks.items():
         seen = metrics[role].model_versions
         expected = state.slots[slot].model_version
         if seen and expected and expected not in seen:
             raise MetricsError(
                 f"the {role} metrics come from model {', '.join(sorted(seen))}, but "
-                f"{state.name}'s {slot} slot pins {expected}; check the URLs"
+                f"{state.name}'s {slot} slot pins {expected}; {hint}"
             )
 
 

@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException
 from nepse_predictor.config import Settings
 from nepse_predictor.middleware import RouteLabels, ServingMiddleware
 from nepse_predictor.routes import health, metrics, oip, predict
+from nepse_predictor.routes.paths import PREDICTION_ROUTES
 from nepse_predictor.state import ServingState
 
 DESCRIPTION = """Next-day direction of NEPSE-listed stocks (probability that the next
@@ -108,5 +109,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (health, predict, oip, metrics):
         templates += [route.path for route in module.router.routes if hasattr(route, "path")]
     app.serving = ServingMiddleware(partial(FastAPI.__call__, app), state, RouteLabels(templates))
+    state.metrics.start_at_zero(PREDICTION_ROUTES)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -2,7 +2,9 @@
 
 nepse_http_requests_total{route,method,status}     requests answered; route is a template of
                                                    routes.paths or "unmatched", method one of
-                                                   METHODS or "other"
+                                                   METHODS or "other"; on the prediction
+                                                   routes, POST with ZERO_STATUSES is there
+                                                   at 0 from the start
 nepse_http_refused_total{reason}                   connections closed before a request was
                                                    read: header_too_large, too_many_headers,
                                                    header_timeout, too_many_connections
@@ -23,6 +25,8 @@ nepse_shadow_abs_diff{baseline}                    abs(p - p_baseline) (histogra
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -56,6 +60,9 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 # Why a connection was closed before a request was read (http_protocol).
 REFUSED_REASONS = ("header_too_large", "too_many_headers", "header_timeout", "too_many_connections")
 METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
+# Statuses whose request counters start at 0 on the prediction routes (`start_at_zero`): a
+# success, a model failure and a prediction asked of a server without a model.
+ZERO_STATUSES = (200, 500, 503)
 
 
 def method_label(method: str) -> str:
@@ -144,6 +151,15 @@ class Metrics:
             event: self.cache_events.labels(event)
             for event in ("hit", "miss", "store", "bypass", "log_written", "log_dropped")
         }
+
+    def start_at_zero(self, routes: Iterable[str]) -> None:
+        """Expose the request counters of ``routes`` answering POST with ``ZERO_STATUSES`` at
+        0 from the start. A series that appears with its first request holds that request in
+        its first sample, which Prometheus's increase() and rate() never count: a release
+        gate or an alert would miss a new track's first answers, and its first errors."""
+        for route in routes:
+            for status in ZERO_STATUSES:
+                self.requests.labels(route, "POST", str(status))
 
     def count_refused(self, reason: str) -> None:
         self._refused[reason].inc()

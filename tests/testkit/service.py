@@ -1,0 +1,51 @@
+"""`nepse-predictor serve` processes on loopback, one track each, without Redis."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from testkit.net import free_port, wait_for_http
+
+SERVICE = Path(sys.executable).parent / "nepse-predictor"
+
+
+class ServiceProcess:
+    """Started at once; ``wait()`` for it. A ``model_dir`` that does not exist makes a server
+    that runs without a model: /health answers 200, /ready and predictions 503."""
+
+    def __init__(self, name: str, model_dir: Path, track: str, logs: Path) -> None:
+        self.name = name
+        self.model_dir = model_dir
+        self.port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self.url = f"http://{self.address}"
+        self.log_path = logs / f"{name}.log"
+        env = {**os.environ, "NEPSE_TRACK": track, "NEPSE_ACCESS_LOG": "false"}
+        env.pop("NEPSE_REDIS_URL", None)
+        with self.log_path.open("wb") as log:
+            self.proc = subprocess.Popen(
+                [str(SERVICE), "serve", "--model-dir", str(model_dir), "--port", str(self.port)],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def wait(self, timeout: float = 60) -> None:
+        """Until it is ready, or only live when it has no model."""
+        path = "/ready" if self.model_dir.exists() else "/health"
+        try:
+            wait_for_http(f"{self.url}{path}", timeout=timeout)
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}; log {self.log_path}:\n{self.log_path.read_text()}") from exc
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
