@@ -18,7 +18,9 @@ import pytest
 import yaml
 from containerkit import NON_ROOT_UID, REPO_ROOT, SCRIPTS, record, run
 
-from testkit.prometheus import Prometheus
+from testkit.model_variants import renamed_model
+from testkit.prometheus import Prometheus, service_monitor_job
+from testkit.service import ServiceProcess
 
 GITOPS_IMAGE = "localhost/nepse-gitops:test"
 HELM = Path(os.environ.get("NEPSE_TOOLS_DIR", REPO_ROOT / ".tools")) / "bin" / "helm4"
@@ -163,15 +165,33 @@ def _run_cronjob(image: str, bare: Path, prometheus_url: str, *command: str):
     )
 
 
-def test_the_cronjob_advances_the_release_and_pushes_its_commit(
-    gitops_image: str, remote_with_a_canary: Path, tmp_path: Path
-) -> None:
+@pytest.fixture
+def prometheus_with_the_canary(trained_model: Path, tmp_path: Path) -> Iterator[str]:
+    """A real Prometheus scraping prod's canary, labelled as the chart's ServiceMonitor does:
+    a real server of the version staging serves (what `promote --from staging` put there)."""
+    staging = yaml.safe_load((REPO_ROOT / "environments/staging/release.yaml").read_text())
+    pinned = staging["slots"][staging["rollout"]["blueGreen"]["activeColor"]]
+    model = renamed_model(trained_model, tmp_path / pinned["modelVersion"], pinned["modelVersion"])
+    canary = ServiceProcess("canary", model, "canary", tmp_path)
     prometheus = Prometheus(tmp_path / "prometheus")
-    prometheus.start([])
+    slots = {t: {"imageTag": "0.1.0", "modelVersion": "v"} for t in ("stable", "canary")}
+    values = {"slots": slots, "rollout": {"strategy": "canary"}}
     try:
-        result = _run_cronjob(gitops_image, remote_with_a_canary, prometheus.url)
+        prometheus.start(
+            service_monitor_job({"canary": [canary.address]}, "nepse-prod", values=values)
+        )
+        canary.wait()
+        prometheus.wait_for_targets_up(timeout=30)
+        yield prometheus.url
     finally:
         prometheus.stop()
+        canary.stop()
+
+
+def test_the_cronjob_advances_the_release_and_pushes_its_commit(
+    gitops_image: str, remote_with_a_canary: Path, prometheus_with_the_canary: str
+) -> None:
+    result = _run_cronjob(gitops_image, remote_with_a_canary, prometheus_with_the_canary)
 
     assert result.returncode == 0, result.stderr[-3000:]
     outcome = json.loads(result.stdout)

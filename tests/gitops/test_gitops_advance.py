@@ -13,10 +13,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import V2, git, log_subjects, snapshot
+from conftest import V1, V2, git, log_subjects, snapshot
 
 from nepse_gitops.gitrepo import GitRepo
-from testkit.prometheus import Prometheus
+from testkit.model_variants import renamed_model
+from testkit.prometheus import Prometheus, service_monitor_job
+from testkit.service import ServiceProcess
 
 UNREACHABLE = "http://127.0.0.1:9"
 
@@ -44,7 +46,8 @@ def test_status_names_the_step_since_when_and_the_next_move(repo: Path, nepse_gi
     assert report["due"] == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(committed + 7200))
     assert report["next"]["move"] == "set-weight"
     assert report["next"]["detail"] == "weight 50 (step 3 of 4)"
-    assert report["next"]["why"].startswith(f"the step holds until {report['due']} (1h59m")
+    assert report["next"]["why"].startswith(f"the step holds until {report['due']} (")
+    assert report["next"]["why"].endswith(" left)")
     text = nepse_gitops(repo, "status", "--env", "prod").out
     assert "  next:  weight 50 (step 3 of 4)\n" in text
 
@@ -170,7 +173,9 @@ def test_a_run_whose_push_loses_the_race_drops_its_commit(
     git(b, "commit", "--quiet", "--allow-empty", "-m", "Another runner's step")
     hook = a / ".git/hooks/pre-push"
     # Hooks run with GIT_DIR set to runner a's repository: runner b's push must not see it.
-    hook.write_text(f"#!/bin/sh\nunset GIT_DIR GIT_INDEX_FILE\ngit -C {b} push --quiet origin main\n")
+    hook.write_text(
+        f"#!/bin/sh\nunset GIT_DIR GIT_INDEX_FILE\ngit -C {b} push --quiet origin main\n"
+    )
     hook.chmod(0o755)
     remote_before = git(a, "ls-remote", str(remote), "main")
     head_before = git(a, "rev-parse", "HEAD").strip()
@@ -218,12 +223,25 @@ def test_the_first_step_commit_records_the_step_and_the_verdict(
     assert outcome["commits"] == [git(repo, "rev-parse", "HEAD").strip()]
 
 
-@pytest.fixture
-def empty_prometheus(tmp_path: Path) -> Iterator[str]:
-    """A real Prometheus that scrapes nothing: every track has answered 0 requests."""
-    prometheus = Prometheus(tmp_path / "prometheus")
-    prometheus.start([])
+@pytest.fixture(scope="module")
+def empty_prometheus(trained_model: Path, tmp_path_factory) -> Iterator[str]:
+    """A real Prometheus scraping prod's canary as the chart's ServiceMonitor labels it: a
+    real server of the version staging pins (V2), which no request has reached yet."""
+    root = tmp_path_factory.mktemp("advance-canary")
+    model = renamed_model(trained_model, root / V2[1], V2[1])
+    canary = ServiceProcess("canary", model, "canary", root)
+    prometheus = Prometheus(root / "prometheus")
     try:
+        slots = {
+            t: {"imageTag": v[0], "modelVersion": v[1]} for t, v in (("stable", V1), ("canary", V2))
+        }
+        values = {"slots": slots, "rollout": {"strategy": "canary"}}
+        prometheus.start(
+            service_monitor_job({"canary": [canary.address]}, "nepse-prod", values=values)
+        )
+        canary.wait()
+        prometheus.wait_for_targets_up(timeout=30)
         yield prometheus.url
     finally:
         prometheus.stop()
+        canary.stop()

@@ -35,6 +35,12 @@ RELEASE_END = ("finish", "shadow-stop")
 
 _TRAILER = re.compile(r"^([A-Za-z0-9][A-Za-z0-9-]*):\s*(.*)$")
 _REVERTS_BODY = re.compile(r"This reverts commit ([0-9a-f]{40})")
+# What git says when a push lost a race with another push to the same branch.
+_MOVED_ON = re.compile(
+    r"\[rejected\] \((fetch first|non-fast-forward)\)"
+    r"|\[remote rejected\] \((failed to update ref|cannot lock ref.*|incorrect old value.*"
+    r"|failed to lock|stale info)\)"
+)
 
 
 @dataclass
@@ -282,7 +288,8 @@ class GitRepo:
         return self.run("rev-parse", "FETCH_HEAD").strip()
 
     def push_fast_forward(self, remote: str, branch: str) -> bool:
-        """Push ``branch``; False when the remote refused because its branch moved on."""
+        """Push ``branch``; False when the remote refused because its branch moved on: a
+        non-fast-forward, or another push that updated the branch while this one ran."""
         proc = subprocess.run(
             ["git", "push", "--porcelain", remote, f"{branch}:{branch}"],
             cwd=self.root,
@@ -292,10 +299,11 @@ class GitRepo:
         )
         if proc.returncode == 0:
             return True
-        report = proc.stdout + proc.stderr
-        if "[rejected]" in report or "non-fast-forward" in report or "fetch first" in report:
+        refused = [line for line in proc.stdout.splitlines() if line.startswith("!")]
+        if refused and all(_MOVED_ON.search(line) for line in refused):
             return False
-        raise GitopsError(f"git push {remote} {branch} failed: {report.strip()}")
+        report = (proc.stdout + proc.stderr).strip()
+        raise GitopsError(f"git push {remote} {branch} failed: {report}")
 
     def remote_url(self, remote: str) -> str | None:
         out = self.run("remote", "get-url", remote, check=False).strip()
