@@ -55,7 +55,7 @@ test-unit: setup ## service, gitops and tooling tests (real uvicorn, redis-serve
 test-chart: setup ## helm-unittest under Helm 3 and 4, ct lint, kubeconform, chart README check
 	$(PYTEST) --numprocesses auto --maxprocesses 4 tests/chart
 
-test-router: setup ## the chart's nginx router in front of real service processes
+test-router: setup ## the chart's nginx router in front of real services; releases driven by `advance` with a real Prometheus
 	$(PYTEST) tests/router
 
 test-container: setup ## build and run the image with podman; compose through podman's socket
