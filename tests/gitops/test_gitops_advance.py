@@ -245,3 +245,11 @@ def empty_prometheus(trained_model: Path, tmp_path_factory) -> Iterator[str]:
     finally:
         prometheus.stop()
         canary.stop()
+
+
+def test_advance_of_an_unknown_environment_names_it(repo: Path, nepse_gitops) -> None:
+    result = nepse_gitops(repo, "advance", "--env", "prdo", "-o", "json")
+    assert result.code == 2
+    assert json.loads(result.out)["result"] == "error"
+    assert "prdo" in result.err
+    assert "Traceback" not in result.err
