@@ -367,3 +367,18 @@ def test_latency_and_shadow_agreement_thresholds() -> None:
     assert failed == {"p99 latency", "p99 ratio", "shadow agreement"}
     silent = TrackMetrics("shadow", requests=100, buckets={0.1: 100.0, float("inf"): 100.0})
     assert evaluate("prod", cfg, stable, silent).inconclusive is not None
+
+
+def test_gate_json_reports_the_verdict_checks_and_rollback_commit(
+    canary_in_prod: Path, servers: dict[str, Server], nepse_gitops
+) -> None:
+    passed = _gate(nepse_gitops, canary_in_prod, servers["stable"], servers["good"], "-o", "json")
+    failed = _gate(nepse_gitops, canary_in_prod, servers["stable"], servers["bad"], "-o", "json")
+
+    ok, bad = json.loads(passed.out), json.loads(failed.out)
+    assert (passed.code, ok["result"], ok["rollback"]) == (0, "pass", None)
+    assert {c["name"] for c in ok["checks"]} >= {"error ratio", "p99 latency"}
+    assert (failed.code, bad["result"]) == (1, "fail")
+    assert bad["rollback"] == git(canary_in_prod, "rev-parse", "HEAD").strip()
+    assert bad["reason"].startswith("gate failed for ")
+    assert "committed" in failed.err  # the log goes to stderr, the document alone to stdout

@@ -169,7 +169,7 @@ def _decide_and_act(
     if prog.next_move != "promote":
         judgement = _judge(root, env, req, prog, now)
         gate_mod.report(judgement.result, out)
-        base["gate"] = _gate_json(judgement)
+        base["gate"] = judgement.to_json()
         result = judgement.result
         if not result.inconclusive and not result.passed:
             return _roll_back(root, judgement, req, out, helm, base)
@@ -286,28 +286,6 @@ def _quarantine_target(candidate: Version, stable: Version) -> tuple[str, str] |
     if candidate.image_tag and candidate.image_tag != stable.image_tag:
         return "imageTag", candidate.image_tag
     return None
-
-
-def _gate_json(judgement) -> dict[str, Any]:
-    result = judgement.result
-    return {
-        "candidate": result.candidate.track,
-        "stable": result.stable.track,
-        "candidateRequests": result.candidate.requests,
-        "stableRequests": result.stable.requests,
-        "inconclusive": result.inconclusive,
-        "passed": result.passed,
-        "checks": [
-            {
-                "name": c.name,
-                "value": c.value,
-                "limit": c.limit,
-                "passed": c.passed,
-                "detail": c.detail,
-            }
-            for c in result.checks
-        ],
-    }
 
 
 def describe(outcome: Outcome, out: Printer) -> None:

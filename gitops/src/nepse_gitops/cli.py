@@ -203,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="report a failure without committing the rollback",
     )
+    _output_option(p)
     _void_log_options(p)
     _delivery_options(p, new_branch_default=False)
 
@@ -391,19 +392,24 @@ def _gate(root: Path, args: argparse.Namespace) -> int:
             source = gate_mod.PrometheusSource(args.prometheus)
         else:
             source = None
-        return gate_mod.run_gate(
+        run = gate_mod.run_gate(
             root,
             args.env,
             source,
             not (args.no_rollback or args.dry_run),
             _delivery(args),
-            _out,
+            _log_printer(args),
             helm=args.helm,
             void_log=(args.redis_url, args.prediction_stream),
         )
     except GitopsError as exc:
+        if args.output == "json":
+            _out(json.dumps({"env": args.env, "result": "error", "reason": str(exc)}))
         print(f"nepse-gitops gate: error: {exc}", file=sys.stderr)
         return gate_mod.EXIT_ERROR
+    if args.output == "json":
+        _out(json.dumps(run.to_json(), indent=2))
+    return run.exit_code
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -597,6 +597,27 @@ class Judgement:
     def candidate_version(self) -> Version:
         return self.state.slots[self.tracks["candidate"]]
 
+    def to_json(self) -> dict:
+        result = self.result
+        return {
+            "candidate": result.candidate.track,
+            "stable": result.stable.track,
+            "candidateRequests": result.candidate.requests,
+            "stableRequests": result.stable.requests,
+            "inconclusive": result.inconclusive,
+            "passed": result.passed,
+            "checks": [
+                {
+                    "name": c.name,
+                    "value": c.value,
+                    "limit": c.limit,
+                    "passed": c.passed,
+                    "detail": c.detail,
+                }
+                for c in result.checks
+            ],
+        }
+
     def failure_reason(self) -> str:
         checks = "; ".join(
             f"{c.name} {'n/a' if c.value is None else f'{c.value:.4g}'} beyond {c.limit:g}"
@@ -685,26 +706,43 @@ def run_gate(
     out: Printer,
     helm: str | None = None,
     void_log: tuple[str | None, str] = (None, DEFAULT_STREAM),
-) -> int:
+) -> GateRun:
     """`void_log`: the prediction log's Redis URL (None: print the mark) and stream."""
     env = load_environment(root, env_name)
     judgement = judge(root, env, load_gate_config(env), source)
     result = judgement.result
     report(result, out)
     if result.inconclusive:
-        return EXIT_INCONCLUSIVE
+        return GateRun(EXIT_INCONCLUSIVE, judgement)
     if result.passed:
         out(f"gate passed for {env.name}")
-        return EXIT_PASS
+        return GateRun(EXIT_PASS, judgement)
     out(judgement.failure_reason())
     if not rollback_on_fail:
         void = _void_request(judgement, void_log)
         if void is not None:
             out("if it is rolled back:")
             print_void_command(void, out)
-        return EXIT_FAIL
-    roll_back_failed(root, judgement, delivery, out, helm, void_log)
-    return EXIT_FAIL
+        return GateRun(EXIT_FAIL, judgement)
+    sha = roll_back_failed(root, judgement, delivery, out, helm, void_log)
+    return GateRun(EXIT_FAIL, judgement, sha)
+
+
+@dataclass
+class GateRun:
+    exit_code: int
+    judgement: Judgement
+    rollback: str | None = None
+
+    def to_json(self) -> dict:
+        verdict = {EXIT_PASS: "pass", EXIT_FAIL: "fail", EXIT_INCONCLUSIVE: "inconclusive"}
+        return {
+            "env": self.judgement.env.name,
+            "result": verdict[self.exit_code],
+            "reason": (self.judgement.failure_reason() if self.exit_code == EXIT_FAIL else None),
+            "rollback": self.rollback,
+            **self.judgement.to_json(),
+        }
 
 
 def _check_versions(
