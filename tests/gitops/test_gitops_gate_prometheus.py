@@ -47,7 +47,7 @@ from nepse_gitops.gate import PrometheusSource
 from nepse_gitops.gitrepo import parse_trailers
 from nepse_gitops.prediction_routes import promql_route_matcher
 from nepse_gitops.render import render_env
-from testkit.broken_model import one_row_only_model
+from testkit.model_variants import one_row_only_model
 from testkit.net import REPO_ROOT, free_port
 from testkit.prometheus import Prometheus, describe, service_monitor_job, value
 from testkit.service import ServiceProcess
