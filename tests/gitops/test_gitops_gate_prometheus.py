@@ -8,7 +8,7 @@ Each scenario is its own Prometheus, as if it were its own cluster; one stable p
 (model v1) is scraped by all of them:
 
 - healthy: a canary on model v2
-- failing: a canary on the one-row-only model (testkit/broken_model.py: batches fail, HTTP 500)
+- failing: a canary on the one-row-only model (testkit/model_variants.py: batches fail, HTTP 500)
 - quiet:   a canary on model v2 that answered only a few requests
 - unready: the healthy canary and a second canary pod without a model, whose /ready answers
   503 (as to its readiness probe) and which is sent to paths no route matches
