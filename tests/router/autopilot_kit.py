@@ -132,7 +132,12 @@ def run_gitops(repo: Path, *args: str) -> str:
 class Load:
     """A steady, bounded request loop: single rows and two-row batches to /v1/predict through
     the router (no cookies, so stickiness never pins the loop to one track), and optionally
-    the same to a preview address (blue-green's idle colour)."""
+    the same to a preview address (blue-green's idle colour).
+
+    Each request has a connection of its own: the harness applies a release with `nginx -s
+    reload` where a cluster rolls the router's pods, and a reload closes idle keep-alive
+    connections under a client that is about to reuse one (a request lost in transit, not
+    an answer of the release; the router tier measures reloads with keep-alive clients)."""
 
     url: str
     body_row: dict[str, float]
@@ -162,7 +167,7 @@ class Load:
                     "POST",
                     f"{url}/v1/predict",
                     body=body,
-                    headers={"content-type": "application/json"},
+                    headers={"content-type": "application/json", "connection": "close"},
                 )
                 status = response.status
             except urllib3.exceptions.HTTPError as exc:
