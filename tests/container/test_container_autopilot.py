@@ -18,21 +18,14 @@ import pytest
 import yaml
 from containerkit import NON_ROOT_UID, REPO_ROOT, SCRIPTS, record, run
 
+from testkit.gitrepos import GIT_ENV, commit_all, copy_repository, git
 from testkit.model_variants import renamed_model
-from testkit.prometheus import Prometheus, service_monitor_job
-from testkit.service import ServiceProcess
+from testkit.prometheus import scraped_canary
 
 GITOPS_IMAGE = "localhost/nepse-gitops:test"
 HELM = Path(os.environ.get("NEPSE_TOOLS_DIR", REPO_ROOT / ".tools")) / "bin" / "helm4"
 NEPSE_GITOPS = Path(sys.executable).parent / "nepse-gitops"
 AUTOPILOT_VALUES = REPO_ROOT / "charts/nepse-predictor/tests/values/autopilot.yaml"
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "Release Engineer",
-    "GIT_AUTHOR_EMAIL": "release@nepse.example",
-    "GIT_COMMITTER_NAME": "Release Engineer",
-    "GIT_COMMITTER_EMAIL": "release@nepse.example",
-    "GIT_CONFIG_GLOBAL": os.devnull,
-}
 
 
 @pytest.fixture(scope="session")
@@ -72,14 +65,7 @@ def _cronjob_container() -> dict:
 
 def _git(repo: Path, *args: str) -> str:
     # The bare repository belongs to the image's user; reading it as root is fine here.
-    return subprocess.run(
-        ["git", "-c", "safe.directory=*", *args],
-        cwd=repo,
-        check=True,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **GIT_ENV},
-    ).stdout
+    return git(repo, "-c", "safe.directory=*", *args)
 
 
 @pytest.fixture
@@ -87,12 +73,8 @@ def remote_with_a_canary() -> Iterator[Path]:
     """A bare repository (what the CronJob clones and pushes to) whose prod has just been
     promoted: a canary at weight 0, due for its first step. Writable by the image's user."""
     root = Path(tempfile.mkdtemp(prefix="nepse-autopilot-"))
-    work = root / "work"
-    for rel in ("environments", "argocd", "charts/nepse-predictor"):
-        shutil.copytree(REPO_ROOT / rel, work / rel)
-    _git(work, "init", "--quiet", "--initial-branch=main")
-    _git(work, "add", "--all")
-    _git(work, "commit", "--quiet", "-m", "Lay out the environments")
+    work = copy_repository(root / "work")
+    commit_all(work, "Lay out the environments")
     subprocess.run(
         [
             str(NEPSE_GITOPS),
@@ -172,20 +154,8 @@ def prometheus_with_the_canary(trained_model: Path, tmp_path: Path) -> Iterator[
     staging = yaml.safe_load((REPO_ROOT / "environments/staging/release.yaml").read_text())
     pinned = staging["slots"][staging["rollout"]["blueGreen"]["activeColor"]]
     model = renamed_model(trained_model, tmp_path / pinned["modelVersion"], pinned["modelVersion"])
-    canary = ServiceProcess("canary", model, "canary", tmp_path)
-    prometheus = Prometheus(tmp_path / "prometheus")
-    slots = {t: {"imageTag": "0.1.0", "modelVersion": "v"} for t in ("stable", "canary")}
-    values = {"slots": slots, "rollout": {"strategy": "canary"}}
-    try:
-        prometheus.start(
-            service_monitor_job({"canary": [canary.address]}, "nepse-prod", values=values)
-        )
-        canary.wait()
-        prometheus.wait_for_targets_up(timeout=30)
-        yield prometheus.url
-    finally:
-        prometheus.stop()
-        canary.stop()
+    with scraped_canary(model, tmp_path) as url:
+        yield url
 
 
 def test_the_cronjob_advances_the_release_and_pushes_its_commit(

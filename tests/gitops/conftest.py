@@ -3,9 +3,6 @@ environments/, argocd/ and chart, real helm, and the `nepse-gitops` command line
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,10 +12,9 @@ import pytest
 from nepse_gitops import cli
 from nepse_gitops.environments import Environment
 from nepse_gitops.render import find_helm, render_env
+from testkit.gitrepos import GIT_ENV, commit_all, copy_repository, git
 from testkit.net import REPO_ROOT
 from testkit.redis_server import RedisServer
-
-COPIED = ("environments", "argocd", "charts/nepse-predictor")
 
 # Versions that appear in the environment files (see environments/*/release.yaml).
 V1 = (
@@ -36,15 +32,6 @@ V3 = (
     "2026.11.26-1f2e3d4",
     "9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d8c",
 )
-
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "Release Engineer",
-    "GIT_AUTHOR_EMAIL": "release@nepse.example",
-    "GIT_COMMITTER_NAME": "Release Engineer",
-    "GIT_COMMITTER_EMAIL": "release@nepse.example",
-    "GIT_CONFIG_GLOBAL": os.devnull,
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
 
 
 @pytest.fixture
@@ -70,29 +57,11 @@ def _git_identity(monkeypatch: pytest.MonkeyPatch, helm: str) -> None:
     monkeypatch.setenv("NEPSE_HELM", helm)
 
 
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", *args],
-        cwd=repo,
-        check=True,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **GIT_ENV},
-    ).stdout
-
-
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     """A git repository with one commit holding a copy of the GitOps files and the chart."""
-    root = tmp_path / "repo"
-    for rel in COPIED:
-        src = REPO_ROOT / rel
-        if not src.exists():
-            pytest.fail(f"{rel} is missing from the repository")
-        shutil.copytree(src, root / rel)
-    git(root, "init", "--quiet", "--initial-branch=main")
-    git(root, "add", "--all")
-    git(root, "commit", "--quiet", "-m", "Lay out the environments")
+    root = copy_repository(tmp_path / "repo")
+    commit_all(root, "Lay out the environments")
     return root
 
 

@@ -13,12 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import V1, V2, git, log_subjects, snapshot
+from conftest import V2, git, log_subjects, snapshot
 
 from nepse_gitops.gitrepo import GitRepo
 from testkit.model_variants import renamed_model
-from testkit.prometheus import Prometheus, service_monitor_job
-from testkit.service import ServiceProcess
+from testkit.prometheus import scraped_canary
 
 UNREACHABLE = "http://127.0.0.1:9"
 
@@ -162,7 +161,7 @@ def test_a_run_that_finds_the_remote_moved_does_nothing(two_clones, nepse_gitops
 
 
 def test_a_run_whose_push_loses_the_race_drops_its_commit(
-    two_clones, nepse_gitops, empty_prometheus: str
+    two_clones, nepse_gitops, canary_prometheus: str
 ) -> None:
     """Both runners decide from the same tip; the other one's push lands first (simulated by a
     pre-push hook that pushes from runner b), so this run's push is refused."""
@@ -181,7 +180,7 @@ def test_a_run_whose_push_loses_the_race_drops_its_commit(
     head_before = git(a, "rev-parse", "HEAD").strip()
 
     # At weight 0 the first step needs no verdict, so the run commits and pushes.
-    code, outcome = _advance_json(nepse_gitops, a, "--push", "--prometheus", empty_prometheus)
+    code, outcome = _advance_json(nepse_gitops, a, "--push", "--prometheus", canary_prometheus)
 
     assert (code, outcome["result"]) == (0, "moved"), outcome
     assert "its commits are dropped" in outcome["reason"]
@@ -193,12 +192,14 @@ def test_a_run_whose_push_loses_the_race_drops_its_commit(
 
 
 def test_dry_run_prints_the_move_and_commits_nothing(
-    repo: Path, nepse_gitops, empty_prometheus: str
+    repo: Path, nepse_gitops, canary_prometheus: str
 ) -> None:
     _promote_canary(nepse_gitops, repo)
     before = snapshot(repo)
 
-    code, outcome = _advance_json(nepse_gitops, repo, "--dry-run", "--prometheus", empty_prometheus)
+    code, outcome = _advance_json(
+        nepse_gitops, repo, "--dry-run", "--prometheus", canary_prometheus
+    )
 
     assert code == 0
     assert (outcome["result"], outcome["action"], outcome["dry_run"]) == (
@@ -211,10 +212,10 @@ def test_dry_run_prints_the_move_and_commits_nothing(
 
 
 def test_the_first_step_commit_records_the_step_and_the_verdict(
-    repo: Path, nepse_gitops, empty_prometheus: str
+    repo: Path, nepse_gitops, canary_prometheus: str
 ) -> None:
     _promote_canary(nepse_gitops, repo)
-    code, outcome = _advance_json(nepse_gitops, repo, "--prometheus", empty_prometheus)
+    code, outcome = _advance_json(nepse_gitops, repo, "--prometheus", canary_prometheus)
     assert (code, outcome["result"]) == (0, "advanced")
     assert log_subjects(repo)[0] == "step(prod): canary weight 0 -> 5"
     message = git(repo, "show", "-s", "--format=%B")
@@ -224,27 +225,12 @@ def test_the_first_step_commit_records_the_step_and_the_verdict(
 
 
 @pytest.fixture(scope="module")
-def empty_prometheus(trained_model: Path, tmp_path_factory) -> Iterator[str]:
+def canary_prometheus(trained_model: Path, tmp_path_factory) -> Iterator[str]:
     """A real Prometheus scraping prod's canary as the chart's ServiceMonitor labels it: a
     real server of the version staging pins (V2), which no request has reached yet."""
     root = tmp_path_factory.mktemp("advance-canary")
-    model = renamed_model(trained_model, root / V2[1], V2[1])
-    canary = ServiceProcess("canary", model, "canary", root)
-    prometheus = Prometheus(root / "prometheus")
-    try:
-        slots = {
-            t: {"imageTag": v[0], "modelVersion": v[1]} for t, v in (("stable", V1), ("canary", V2))
-        }
-        values = {"slots": slots, "rollout": {"strategy": "canary"}}
-        prometheus.start(
-            service_monitor_job({"canary": [canary.address]}, "nepse-prod", values=values)
-        )
-        canary.wait()
-        prometheus.wait_for_targets_up(timeout=30)
-        yield prometheus.url
-    finally:
-        prometheus.stop()
-        canary.stop()
+    with scraped_canary(renamed_model(trained_model, root / V2[1], V2[1]), root) as url:
+        yield url
 
 
 def test_advance_of_an_unknown_environment_names_it(repo: Path, nepse_gitops) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
 import subprocess
 import sys
 import threading
@@ -25,19 +24,10 @@ import yaml
 from routerkit import HELM, Backend, Router
 
 from nepse_gitops.environments import load_environment, merged_values
-from testkit.net import REPO_ROOT
+from testkit.gitrepos import GIT_ENV, commit_all, copy_repository, git
 
 NEPSE_GITOPS = Path(sys.executable).parent / "nepse-gitops"
-COPIED = ("environments", "argocd", "charts/nepse-predictor")
 IMAGE_TAG = "0.1.0"
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "Release Engineer",
-    "GIT_AUTHOR_EMAIL": "release@nepse.example",
-    "GIT_COMMITTER_NAME": "Release Engineer",
-    "GIT_COMMITTER_EMAIL": "release@nepse.example",
-    "GIT_CONFIG_GLOBAL": os.devnull,
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
 
 # The plan the scenarios walk: the chart's steps, with pauses of seconds and small request
 # counts, judged over the time since each step (never further back than `window`).
@@ -53,17 +43,6 @@ GATE = {
     "p99Seconds": {"max": 0.25, "maxRatio": 1.5},
     "prometheus": {"trackLabel": "track", "window": "30s"},
 }
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", *args],
-        cwd=repo,
-        check=True,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **GIT_ENV},
-    ).stdout
 
 
 def manifest_sha256(model_dir: Path) -> str:
@@ -90,8 +69,7 @@ def make_repo(
     """A git repository with a copy of the environments: ``env`` serves ``slots`` (track ->
     model dir; blue-green environments start with blue active), its plan is ``release`` and
     its gate reads ``prometheus_url`` with the selector namespace=``namespace``."""
-    for rel in COPIED:
-        shutil.copytree(REPO_ROOT / rel, root / rel)
+    copy_repository(root)
     env_dir = root / "environments" / env
     policy = yaml.safe_load((env_dir / "policy.yaml").read_text())
     gate = json.loads(json.dumps(GATE))
@@ -104,9 +82,7 @@ def make_repo(
     if "blue" in slots:
         release_file["rollout"]["blueGreen"]["activeColor"] = "blue"
     (env_dir / "release.yaml").write_text(yaml.safe_dump(release_file, sort_keys=False))
-    git(root, "init", "--quiet", "--initial-branch=main")
-    git(root, "add", "--all")
-    git(root, "commit", "--quiet", "-m", f"Serve the test models in {env}")
+    commit_all(root, f"Serve the test models in {env}")
     return root
 
 
@@ -226,6 +202,14 @@ class Release:
     def mark_start(self) -> None:
         """Count commits from here (after the scenario's own setup commits)."""
         self.started_head = git(self.repo, "rev-parse", "HEAD").strip()
+
+    def begin(self, load: Load) -> float:
+        """After the scenario's setup commits: count commits from here, deploy, start the
+        load; returns the monotonic time the release began."""
+        self.mark_start()
+        self.deploy()
+        load.start()
+        return time.monotonic()
 
     def advance(self) -> dict[str, Any]:
         result = gitops(

@@ -225,10 +225,7 @@ def _promote(release: Release, models: dict[str, Path], model: str) -> None:
 def test_autopilot_healthy_canary_walks_every_step_to_finish(release_in, models, request):
     release, load = release_in("healthy", "prod", {"stable": "v1"})
     _promote(release, models, "v2")
-    release.mark_start()
-    release.deploy()
-    load.start()
-    began = time.monotonic()
+    began = release.begin(load)
 
     outcome = release.drive(until=("finished", "rolled-back"), timeout=90)
 
@@ -292,10 +289,7 @@ def test_autopilot_quiet_canary_waits_without_a_commit(release_in, models, reque
     release, load = release_in("quiet", "prod", {"stable": "v1"}, load_rate=4.0)
     _promote(release, models, "v2")
     run_gitops(release.repo, "set-weight", "--env", "prod", "--weight", "5")
-    release.mark_start()
-    release.deploy()
-    load.start()
-    began = time.monotonic()
+    began = release.begin(load)
     time.sleep(3)
 
     outcomes = [release.advance() for _ in range(2)]
@@ -322,10 +316,7 @@ def test_autopilot_disagreeing_shadow_is_rolled_back_and_quarantined(release_in,
         "--model-sha256",
         version["modelSha256"],
     )
-    release.mark_start()
-    release.deploy()
-    load.start()
-    began = time.monotonic()
+    began = release.begin(load)
 
     outcome = release.drive(until=("rolled-back", "advanced"), timeout=60)
 
@@ -357,10 +348,7 @@ def test_autopilot_shadow_that_agrees_is_promoted_and_walked_to_finish(release_i
         "--model-sha256",
         version["modelSha256"],
     )
-    release.mark_start()
-    release.deploy()
-    load.start()
-    began = time.monotonic()
+    began = release.begin(load)
 
     outcome = release.drive(until=("finished", "rolled-back"), timeout=120)
 
@@ -380,10 +368,7 @@ def test_autopilot_shadow_that_agrees_is_promoted_and_walked_to_finish(release_i
 def test_autopilot_blue_green_bakes_flips_bakes_and_finishes(release_in, models, request):
     release, load = release_in("blue-green", "staging", {"blue": "v1", "green": "v1"})
     _promote(release, models, "v2")
-    release.mark_start()
-    release.deploy()
-    load.start()
-    began = time.monotonic()
+    began = release.begin(load)
 
     outcome = release.drive(until=("finished", "rolled-back"), timeout=90)
 
@@ -404,10 +389,7 @@ def test_autopilot_blue_green_idle_colour_erroring_is_rolled_back_before_the_fli
 ):
     release, load = release_in("blue-green-erroring", "staging", {"blue": "v1", "green": "v1"})
     _promote(release, models, "erroring")
-    release.mark_start()
-    release.deploy()
-    load.start()
-    began = time.monotonic()
+    began = release.begin(load)
 
     outcome = release.drive(until=("rolled-back", "advanced", "finished"), timeout=60)
 

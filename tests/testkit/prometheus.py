@@ -73,7 +73,8 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -557,3 +558,26 @@ def service_monitor_job(
         honor_labels=bool(endpoint.get("honorLabels", False)),
         metrics_path=endpoint.get("path", "/metrics"),
     )
+
+
+@contextmanager
+def scraped_canary(model_dir: Path, workdir: Path, namespace: str = "nepse-prod") -> Iterator[str]:
+    """A real server of ``model_dir`` answering as ``namespace``'s canary, scraped by a real
+    Prometheus with the labels the chart's ServiceMonitor gives it; yields Prometheus's URL.
+    The gate then finds the candidate scraped, with its model version, before any request."""
+    from testkit.service import ServiceProcess
+
+    canary = ServiceProcess("canary", model_dir, "canary", workdir)
+    prometheus = Prometheus(workdir / "prometheus")
+    slots = {track: {"imageTag": "0.1.0", "modelVersion": "v"} for track in ("stable", "canary")}
+    values = {"slots": slots, "rollout": {"strategy": "canary"}}
+    try:
+        prometheus.start(
+            service_monitor_job({"canary": [canary.address]}, namespace, values=values)
+        )
+        canary.wait()
+        prometheus.wait_for_targets_up(timeout=30)
+        yield prometheus.url
+    finally:
+        prometheus.stop()
+        canary.stop()
