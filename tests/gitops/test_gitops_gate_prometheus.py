@@ -39,7 +39,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import COPIED, GIT_ENV, V1, V2, Result, commit_file, git, log_subjects, snapshot
+from conftest import V1, V2, Result, commit_file, git, log_subjects, snapshot
 
 from nepse_gitops import cli
 from nepse_gitops.environments import Environment
@@ -47,8 +47,9 @@ from nepse_gitops.gate import PrometheusSource
 from nepse_gitops.gitrepo import parse_trailers
 from nepse_gitops.prediction_routes import promql_route_matcher
 from nepse_gitops.render import render_env
+from testkit.gitrepos import GIT_ENV, commit_all, copy_repository
 from testkit.model_variants import one_row_only_model
-from testkit.net import REPO_ROOT, free_port
+from testkit.net import free_port
 from testkit.prometheus import Prometheus, describe, service_monitor_job, value
 from testkit.service import ServiceProcess
 
@@ -119,11 +120,8 @@ def _version(model_dir: Path) -> str:
 def _released_repo(root: Path, stable: str, canary: str) -> Path:
     """A copy of the repository with prod in a canary release at weight 25, gated after
     MIN_REQUESTS requests over WINDOW; prod's selector and track label stay as they are."""
-    for rel in COPIED:
-        shutil.copytree(REPO_ROOT / rel, root / rel)
-    git(root, "init", "--quiet", "--initial-branch=main")
-    git(root, "add", "--all")
-    git(root, "commit", "--quiet", "-m", "Lay out the environments")
+    copy_repository(root)
+    commit_all(root, "Lay out the environments")
     release = root / "environments/prod/release.yaml"
     commit_file(
         root,
