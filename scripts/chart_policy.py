@@ -38,6 +38,7 @@ def value_sets() -> dict[str, tuple[str, list[Path]]]:
         files = [
             env / "values.yaml",
             env / "release.yaml",
+            env / "policy.yaml",
             ROOT / "environments" / "quarantine.yaml",
         ]
         sets[f"env-{env.name}"] = (f"nepse-{env.name}", files)

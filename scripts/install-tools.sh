@@ -17,12 +17,13 @@
 #   nepse-pause                         the real node's sandbox process, from tests/tooling/go/pause
 #   argocd (one multicall binary)       go build from tests/tooling/go/argocd with the Go
 #                                       toolchain its go.mod names; its CRDs and base config
+#   rollouts-controller                 Argo Rollouts, go build from tests/tooling/go/argo-rollouts
 #   redis-server, nginx, podman, containerd, the CNI plugins, prometheus (and promtool) and
 #   friends from Debian                 (only when missing; prometheus's service not started)
 #
 # Usage: scripts/install-tools.sh [STEP...] installs every tool, or only the named steps
 # (apt helm-kubectl ct kubeconform helm-docs actionlint kwok helm-unittest etcd kube kube-node
-# coredns metrics-server nepse-pause kube-score checkov schemas argocd), e.g. `scripts/install-tools.sh kube-score checkov`.
+# coredns metrics-server nepse-pause kube-score checkov schemas argocd argo-rollouts), e.g. `scripts/install-tools.sh kube-score checkov`.
 #
 # Idempotent: every step writes a stamp with its pinned inputs and is skipped while the stamp
 # matches and its outputs exist, so a second run takes seconds. A cold run builds the
@@ -71,7 +72,6 @@ ISTIO_API_VERSION=v1.32.0
 GATEWAY_API_VERSION=v1.6.3
 KNATIVE_SERVING_VERSION=v0.51.0
 PROMETHEUS_OPERATOR_VERSION=v0.85.0
-ARGO_ROLLOUTS_VERSION=v1.10.1  # v1.10.2 needs Go 1.26.10
 
 # Read from the go.mod files so the pin lives in one place.
 gomod_version() { awk -v m="$2" '$1 == m { print $2; exit }' "$GOMODS/$1/go.mod"; }
@@ -80,6 +80,7 @@ ETCD_VERSION=$(gomod_version etcd go.etcd.io/etcd/server/v3)
 HELM_UNITTEST_VERSION=$(gomod_version helm-unittest github.com/helm-unittest/helm-unittest)
 CT_VERSION=$(gomod_version ct github.com/helm/chart-testing/v3)
 ARGOCD_VERSION=$(gomod_version argocd github.com/argoproj/argo-cd/v3)
+ARGO_ROLLOUTS_VERSION=$(gomod_version argo-rollouts github.com/argoproj/argo-rollouts) # v1.10.2 needs Go 1.26.10
 ARGOCD_TOOLCHAIN=$(awk '$1 == "toolchain" { print $2 }' "$GOMODS/argocd/go.mod")
 
 APT_PACKAGES=(redis-server nginx wrk shellcheck)
@@ -621,7 +622,8 @@ install_checkov() {
 # ---- main --------------------------------------------------------------------------------
 # `step NAME CMD...` runs CMD when no steps were named or NAME is one of them.
 STEPS=" apt helm-kubectl ct kubeconform helm-docs actionlint kwok helm-unittest etcd kube"
-STEPS+=" kube-node coredns metrics-server nepse-pause kube-score checkov schemas argocd "
+STEPS+=" kube-node coredns metrics-server nepse-pause kube-score checkov schemas argocd"
+STEPS+=" argo-rollouts "
 WANTED=" $* "
 for wanted in "$@"; do
   [[ $STEPS == *" $wanted "* ]] || die "unknown step '$wanted' (steps:$STEPS)"
@@ -663,6 +665,9 @@ step kube-score go_install kube-score github.com/zegl/kube-score/cmd/kube-score 
 step checkov install_checkov
 step schemas install_crds_and_schemas
 step argocd install_argocd
+step argo-rollouts gomod_build argo-rollouts argo-rollouts \
+  "-X github.com/argoproj/argo-rollouts/utils/version.version=${ARGO_ROLLOUTS_VERSION#v}" \
+  "$BIN/rollouts-controller" -- github.com/argoproj/argo-rollouts/cmd/rollouts-controller
 if (($# > 0)); then
   log "steps $* done ($((SECONDS - START))s)"
   exit 0
@@ -682,5 +687,6 @@ HELM_DOCS_VERSION=$HELM_DOCS_VERSION
 ACTIONLINT_VERSION=$ACTIONLINT_VERSION
 KUBE_SCORE_VERSION=$KUBE_SCORE_VERSION
 METRICS_SERVER_VERSION=$METRICS_SERVER_VERSION
+ARGO_ROLLOUTS_VERSION=$ARGO_ROLLOUTS_VERSION
 EOF
 log "all tools ready in $TOOLS/bin ($((SECONDS - START))s)"

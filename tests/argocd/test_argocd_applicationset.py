@@ -56,6 +56,7 @@ def test_one_application_per_environment_folder(argocd: ArgoCD, bootstrapped) ->
         assert chart["helm"]["valueFiles"] == [
             f"$values/environments/{env}/values.yaml",
             f"$values/environments/{env}/release.yaml",
+            f"$values/environments/{env}/policy.yaml",
             "$values/environments/quarantine.yaml",
         ]
 

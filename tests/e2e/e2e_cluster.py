@@ -61,6 +61,7 @@ def environment_value_files(env: str) -> list[Path]:
     return [
         folder / "values.yaml",
         folder / "release.yaml",
+        folder / "policy.yaml",
         ROOT / "environments" / "quarantine.yaml",
     ]
 

@@ -56,8 +56,10 @@ targetLabel, regex, modulus, replacement, action) become ``relabel_configs`` and
 ``metric_relabel_configs``; ``honorLabels`` becomes ``honor_labels``, ``path`` the
 ``metrics_path``; the job is named ``serviceMonitor/<namespace>/<name>/0`` as the
 operator names it. The endpoint's ``interval`` is replaced by the test's ``scrape_interval``.
-Anything else in the ServiceMonitor (an unknown endpoint field, matchExpressions, https) is
-refused rather than silently ignored.
+A Rollout's pods are those of its roles (stable and canary, or active and preview): the
+template's labels plus the role's ephemeral metadata, behind the role's Service only (the
+controller selects them by pod-template hash). Anything else in the ServiceMonitor (an
+unknown endpoint field or selector operator, https) is refused rather than silently ignored.
 
 Timing: Prometheus 2.42 applies new or changed targets at most every 5 s (its discovery and
 scrape managers both throttle updates), so ``start`` and ``retarget`` take about 5 s before
@@ -442,9 +444,52 @@ def render_chart(
 
 
 def _selects(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
-    if selector.get("matchExpressions"):
-        raise PrometheusError(f"selector {dict(selector)}: matchExpressions are not translated")
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr["key"], expr["operator"], expr.get("values") or []
+        if op == "In" and labels.get(key) not in values:
+            return False
+        if op == "NotIn" and labels.get(key) in values:
+            return False
+        if op == "Exists" and key not in labels:
+            return False
+        if op == "DoesNotExist" and key in labels:
+            return False
+        if op not in ("In", "NotIn", "Exists", "DoesNotExist"):
+            raise PrometheusError(f"selector {dict(selector)}: operator {op!r} is not translated")
     return all(labels.get(k) == v for k, v in (selector.get("matchLabels") or {}).items())
+
+
+@dataclass(frozen=True)
+class _Workload:
+    """The pods of one Deployment, or of one role of a Rollout: a Rollout's roles share one
+    template, and the controller adds each role's labels and points the role's Service at it
+    (by pod-template hash), so ``service`` names the one Service that selects them."""
+
+    name: str
+    template: Mapping[str, Any]
+    service: str | None
+
+    @property
+    def pod_labels(self) -> dict[str, str]:
+        return dict(self.template["metadata"].get("labels") or {})
+
+
+def _rollout_roles(rollout: Mapping[str, Any]) -> list[_Workload]:
+    strategy = rollout["spec"]["strategy"]
+    name = rollout["metadata"]["name"]
+    template = rollout["spec"]["template"]
+    if "blueGreen" in strategy:
+        s = strategy["blueGreen"]
+        roles = [("activeMetadata", "activeService"), ("previewMetadata", "previewService")]
+    else:
+        s = strategy["canary"]
+        roles = [("stableMetadata", "stableService"), ("canaryMetadata", "canaryService")]
+    out = []
+    for metadata, service in roles:
+        labels = {**(template["metadata"].get("labels") or {}), **s[metadata]["labels"]}
+        role_template = {**template, "metadata": {**template["metadata"], "labels": labels}}
+        out.append(_Workload(f"{name}-{labels[TRACK_LABEL]}", role_template, s[service]))
+    return out
 
 
 def _meta(prefix: str, labels: Mapping[str, str]) -> dict[str, str]:
@@ -493,16 +538,23 @@ def service_monitor_job(
         and (namespaces is None or d["metadata"].get("namespace", namespace) in namespaces)
         and _selects(spec["selector"], d["metadata"].get("labels") or {})
     ]
-    deployments = [d for d in docs if d.get("kind") == "Deployment"]
+    workloads = [
+        _Workload(d["metadata"]["name"], d["spec"]["template"], None)
+        for d in docs
+        if d.get("kind") == "Deployment"
+    ]
+    workloads += [w for d in docs if d.get("kind") == "Rollout" for w in _rollout_roles(d)]
     targets: list[ScrapeTarget] = []
     for track, addresses in backends_by_track.items():
         matched = []
         for service in services:
             ports = {p.get("name") for p in service["spec"].get("ports", [])}
             selector = service["spec"].get("selector") or {}
-            for deployment in deployments:
-                pod_labels = deployment["spec"]["template"]["metadata"].get("labels") or {}
+            for deployment in workloads:
+                pod_labels = deployment.pod_labels
                 if not selector or not _selects({"matchLabels": selector}, pod_labels):
+                    continue
+                if deployment.service not in (None, service["metadata"]["name"]):
                     continue
                 if pod_labels.get(TRACK_LABEL) != track:
                     continue
@@ -523,9 +575,9 @@ def service_monitor_job(
         job = svc_name
         if spec.get("jobLabel") and svc_labels.get(spec["jobLabel"]):
             job = svc_labels[spec["jobLabel"]]
-        container = deployment["spec"]["template"]["spec"]["containers"][0]["name"]
+        container = deployment.template["spec"]["containers"][0]["name"]
         for i, address in enumerate(addresses):
-            pod = f"{deployment['metadata']['name']}-{i}"
+            pod = f"{deployment.name}-{i}"
             labels = {
                 "__meta_kubernetes_namespace": namespace,
                 "__meta_kubernetes_service_name": svc_name,

@@ -77,11 +77,69 @@ Name of the ServiceAccount.
 {{- end }}
 
 {{/*
-Tracks (= slot names) deployed by the current rollout strategy, as a JSON list.
+Selector labels of every predictor pod, whatever its track.
+*/}}
+{{- define "nepse-predictor.predictorSelectorLabels" -}}
+{{ include "nepse-predictor.selectorLabels" . }}
+app.kubernetes.io/component: predictor
+{{- end }}
+
+{{/*
+"true" when one Argo Rollouts Rollout carries the predictors instead of a Deployment per track.
+*/}}
+{{- define "nepse-predictor.argoRollouts" -}}
+{{- if and (eq .Values.rollout.engine "argoRollouts") (eq .Values.platform "kubernetes") }}true{{ end }}
+{{- end }}
+
+{{/*
+The slot a Rollout's pod template carries: where the release is heading. A canary's template is
+the canary slot once one is set (the controller keeps the previous stable ReplicaSet running); a
+blue-green's is the active colour's slot (the controller previews it, then switches to it).
+Changing only which key holds a version (`nepse-gitops finish` moving canary to stable) leaves
+the template, and so the running pods, as they are.
+*/}}
+{{- define "nepse-predictor.rolloutSlot" -}}
+{{- $v := .Values }}
+{{- if eq $v.rollout.strategy "blueGreen" }}{{ $v.rollout.blueGreen.activeColor }}
+{{- else if or $v.slots.canary.imageTag $v.slots.canary.modelVersion }}canary
+{{- else }}stable
+{{- end }}
+{{- end }}
+
+{{/*
+Slots the current values deploy, as a JSON list: each must be set and not quarantined.
+*/}}
+{{- define "nepse-predictor.deployedSlots" -}}
+{{- if include "nepse-predictor.argoRollouts" . }}
+{{- if eq .Values.rollout.strategy "blueGreen" }}{{ list .Values.rollout.blueGreen.activeColor | toJson }}
+{{- else if eq (include "nepse-predictor.rolloutSlot" .) "canary" }}["stable","canary"]
+{{- else }}["stable"]
+{{- end }}
+{{- else }}{{ include "nepse-predictor.tracks" . }}
+{{- end }}
+{{- end }}
+
+{{/*
+Name of the Service in front of one track's pods (the Service its metrics are scraped through).
+*/}}
+{{- define "nepse-predictor.trackServiceName" -}}
+{{- $fullname := include "nepse-predictor.fullname" .root }}
+{{- if eq .track "active" }}{{ $fullname }}
+{{- else }}{{ printf "%s-%s" $fullname .track }}
+{{- end }}
+{{- end }}
+
+{{/*
+Tracks (the values of the nepse-predictor/track pod label) of the current rollout strategy, as
+a JSON list. With the native engine each is a slot with a Deployment of its own; with Argo
+Rollouts they are the controller's roles (stable and canary, or active and preview), set on the
+pods as ephemeral metadata.
 */}}
 {{- define "nepse-predictor.tracks" -}}
 {{- $s := .Values.rollout.strategy }}
-{{- if eq $s "canary" }}["stable","canary"]
+{{- $rollouts := include "nepse-predictor.argoRollouts" . }}
+{{- if and $rollouts (eq $s "blueGreen") }}["active","preview"]
+{{- else if or (eq $s "canary") $rollouts }}["stable","canary"]
 {{- else if eq $s "blueGreen" }}["blue","green"]
 {{- else if eq $s "shadow" }}["stable","shadow"]
 {{- else }}["stable"]
@@ -225,7 +283,9 @@ Selector of the main Service: the pods that answer clients when no traffic provi
 {{- else }}
 {{- include "nepse-predictor.selectorLabels" . }}
 app.kubernetes.io/component: predictor
-{{- if eq $v.traffic.provider "istio" }}
+{{- if include "nepse-predictor.argoRollouts" . }}
+{{- /* The rollouts controller adds the pod-template hash of the active (or stable) version. */}}
+{{- else if eq $v.traffic.provider "istio" }}
 {{- /* Istio picks the track per request through DestinationRule subsets of this host. */}}
 {{- else if eq $v.rollout.strategy "blueGreen" }}
 nepse-predictor/track: {{ $v.rollout.blueGreen.activeColor }}
@@ -323,7 +383,14 @@ Call with (dict "root" $ "track" "canary").
       protocol: TCP
   env:
     - name: NEPSE_TRACK
+      {{- if include "nepse-predictor.argoRollouts" .root }}
+      # The controller labels each pod with its role as it creates it; one template serves both.
+      valueFrom:
+        fieldRef:
+          fieldPath: metadata.labels['nepse-predictor/track']
+      {{- else }}
       value: {{ .track | quote }}
+      {{- end }}
     - name: NEPSE_MODEL_DIR
       value: {{ include "nepse-predictor.modelDir" . | quote }}
     - name: NEPSE_BACKEND
@@ -369,7 +436,9 @@ Call with (dict "root" $ "track" "canary").
     periodSeconds: {{ $v.probes.readiness.periodSeconds }}
     timeoutSeconds: {{ $v.probes.readiness.timeoutSeconds }}
     failureThreshold: {{ $v.probes.readiness.failureThreshold }}
-  {{- if ne $v.platform "knative" }}
+  {{- if and (ne $v.platform "knative") (gt (int $v.preStopSleepSeconds) 0) }}
+  {{- /* A zero sleep is no pause: left out, as Argo Rollouts' validation (like Kubernetes
+  before the AllowPodLifecycleSleepActionZeroValue gate) refuses it. */}}
   lifecycle:
     preStop:
       # The image has no shell: the kubelet pauses, so the endpoint removal reaches every
@@ -473,7 +542,11 @@ topologySpreadConstraints:
   - {{ toYaml . | indent 4 | trim }}
     labelSelector:
       matchLabels:
+        {{- if include "nepse-predictor.argoRollouts" $.root }}
+        {{- include "nepse-predictor.predictorSelectorLabels" $.root | nindent 8 }}
+        {{- else }}
         {{- include "nepse-predictor.trackSelectorLabels" $ | nindent 8 }}
+        {{- end }}
   {{- end }}
 {{- end }}
 {{- with $v.nodeSelector }}
@@ -720,4 +793,58 @@ http {
     }
     {{- end }}
 }
+{{- end }}
+
+{{/*
+Routes of the VirtualService (or HTTPRoute) that the rollouts controller adds and removes for
+the canary's setHeaderRoute and setMirrorRoute steps, as a JSON list.
+*/}}
+{{- define "nepse-predictor.rolloutManagedRoutes" -}}
+{{- $routes := list }}
+{{- range .Values.rollout.argoRollouts.canary.steps }}
+{{- if and (hasKey . "setHeaderRoute") (not (has "canary-header" $routes)) }}{{ $routes = append $routes "canary-header" }}{{ end }}
+{{- if and (hasKey . "setMirrorRoute") (not (has "shadow-mirror" $routes)) }}{{ $routes = append $routes "shadow-mirror" }}{{ end }}
+{{- end }}
+{{- toJson $routes }}
+{{- end }}
+
+{{/*
+"true" when a Rollout step or phase runs the chart's AnalysisTemplate.
+*/}}
+{{- define "nepse-predictor.rolloutAnalysis" -}}
+{{- $v := .Values }}
+{{- if include "nepse-predictor.argoRollouts" . }}
+{{- if eq $v.rollout.strategy "blueGreen" }}
+{{- if or $v.rollout.argoRollouts.blueGreen.prePromotionAnalysis $v.rollout.argoRollouts.blueGreen.postPromotionAnalysis }}true{{ end }}
+{{- else if eq $v.rollout.strategy "canary" }}
+{{- range $v.rollout.argoRollouts.canary.steps }}{{ if hasKey . "analysis" }}true{{ end }}{{ end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+PromQL selector of one track's prediction requests for the AnalysisTemplate: the gate's
+selector, the track label (the track is the template's `track` or `baseline` argument) and
+the prediction routes. Call with (dict "root" $ "arg" "track").
+*/}}
+{{- define "nepse-predictor.analysisSelector" -}}
+{{- $prom := dig "prometheus" dict (default dict .root.Values.gate) }}
+{{- $matchers := list }}
+{{- with $prom.selector }}{{ $matchers = append $matchers . }}{{ end }}
+{{- $matchers = append $matchers (printf "%s=\"{{args.%s}}\"" (default "track" $prom.trackLabel) .arg) }}
+{{- if not .noRoutes }}
+{{- $matchers = append $matchers (printf "route=~%q" (include "nepse-predictor.predictionRouteRegex" .root)) }}
+{{- end }}
+{{- join ", " $matchers }}
+{{- end }}
+
+{{/*
+"true" when a canary analysis step also judges the mirrored canary's agreement with stable.
+*/}}
+{{- define "nepse-predictor.rolloutShadowAnalysis" -}}
+{{- if and (include "nepse-predictor.argoRollouts" .) (eq .Values.rollout.strategy "canary") }}
+{{- range .Values.rollout.argoRollouts.canary.steps }}
+{{- if and (hasKey . "analysis") .analysis.shadowAgreement }}true{{ end }}
+{{- end }}
+{{- end }}
 {{- end }}

@@ -11,6 +11,9 @@ pause is over, the candidate's metrics (the gate), and does exactly one of:
 - the rollback of the whole release, then a quarantine commit for the failed version, both
   with the gate's reason (and the candidate's logged predictions voided with --redis-url).
 
+With rollout.engine=argoRollouts the controller walks the steps instead, and each run only
+keeps git the record of what it decided (rollout_engine.py).
+
 Safe to run concurrently: a second run in the same checkout waits for no one (it reports
 `busy`), and with --push a run that finds the remote branch moved, before or at the push,
 leaves everything as it was (`moved`). `--dry-run` says what it would do; `-o json` prints
@@ -35,9 +38,10 @@ from .environments import Environment, Version, env_state, load_environment
 from .errors import GitopsError
 from .gitrepo import Annotation, GitRepo
 from .promote import PromoteRequest, promote
-from .quarantine import quarantine
+from .release_failure import quarantine_failed, quarantine_target
 from .release_progress import PROMOTE_NEXT, Progress, progress
 from .rollback import rollback
+from .rollout_engine import Kube, follow
 from .steps import finish, flip, set_weight, shadow_stop
 from .void_mark import DEFAULT_STREAM
 
@@ -55,6 +59,7 @@ class AdvanceRequest:
     dry_run: bool = False
     redis_url: str | None = None
     prediction_stream: str = DEFAULT_STREAM
+    kube: Kube = field(default_factory=Kube)
 
 
 @dataclass
@@ -146,6 +151,18 @@ def advance(root: Path, req: AdvanceRequest, out: Printer, helm: str | None = No
 def _decide_and_act(
     root: Path, repo: GitRepo, env: Environment, req: AdvanceRequest, out: Printer, helm
 ) -> Outcome:
+    if env_state(env).engine == "argoRollouts":
+        decision = follow(root, env, req.kube, req.dry_run, out, helm)
+        return Outcome(
+            env.name,
+            decision.result,
+            "argoRollouts",
+            "",
+            decision.reason,
+            action=decision.action,
+            commits=decision.commits,
+            dry_run=req.dry_run,
+        )
     prog = progress(repo, env)
     base = {
         "env": env.name,
@@ -243,7 +260,7 @@ def _roll_back(root, judgement, req: AdvanceRequest, out, helm, base) -> Outcome
     reason = judgement.failure_reason()
     version = judgement.candidate_version
     stable = judgement.state.slots[judgement.tracks["stable"]]
-    target = _quarantine_target(version, stable)
+    target = quarantine_target(version, stable)
     if req.dry_run:
         out(f"dry run: {reason}")
         rollback(root, judgement.env.name, True, reason, Delivery(), True, out, helm)
@@ -254,38 +271,11 @@ def _roll_back(root, judgement, req: AdvanceRequest, out, helm, base) -> Outcome
     void_log = (req.redis_url, req.prediction_stream)
     commits = [gate_mod.roll_back_failed(root, judgement, Delivery(), out, helm, void_log)]
     if target:
-        kind, value = target
-        try:
-            landed = quarantine(
-                root,
-                value if kind == "imageTag" else None,
-                value if kind == "modelVersion" else None,
-                reason,
-                Delivery(),
-                False,
-                out,
-                helm,
-                annotation=Annotation(
-                    f"Quarantined by nepse-gitops advance: the gate failed in "
-                    f"{judgement.env.name}.",
-                    [("Nepse-Failed-In", judgement.env.name)],
-                ),
-            )
-            if landed.sha:
-                commits.append(landed.sha)
-        except GitopsError as exc:
-            reason += f"; not quarantined: {exc}"
-            out(f"the rollback stands, but {kind} {value} is not quarantined: {exc}")
+        why = f"the gate failed in {judgement.env.name}"
+        sha, reason = quarantine_failed(root, judgement.env.name, target, reason, why, out, helm)
+        if sha:
+            commits.append(sha)
     return Outcome(result="rolled-back", action="rollback", reason=reason, commits=commits, **base)
-
-
-def _quarantine_target(candidate: Version, stable: Version) -> tuple[str, str] | None:
-    """What made the candidate different: its model version, else its image tag."""
-    if candidate.model_version and candidate.model_version != stable.model_version:
-        return "modelVersion", candidate.model_version
-    if candidate.image_tag and candidate.image_tag != stable.image_tag:
-        return "imageTag", candidate.image_tag
-    return None
 
 
 def describe(outcome: Outcome, out: Printer) -> None:

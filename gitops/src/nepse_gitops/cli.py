@@ -26,6 +26,7 @@ from .promote import PromoteRequest, default_branch, plan, promote
 from .quarantine import quarantine
 from .render import render_and_validate
 from .rollback import rollback
+from .rollout_engine import Kube
 from .status import print_status, status_of
 from .steps import finish, flip, set_weight, shadow_start, shadow_stop
 from .void_mark import DEFAULT_STREAM, VoidRequest, print_void_command, void_predictions
@@ -228,6 +229,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--push", action="store_true", help="push the commit to --remote")
     p.add_argument("--remote", default="origin", help="remote to push to (default: origin)")
     p.add_argument("--dry-run", action="store_true", help="say what would be done; change nothing")
+    kube = p.add_argument_group(
+        "the cluster (rollout.engine=argoRollouts only: the run reads the Rollout there)"
+    )
+    kube.add_argument("--kubectl", default="kubectl", help="kubectl binary (default: kubectl)")
+    kube.add_argument("--kubeconfig", help="kubeconfig file (default: kubectl's own)")
+    kube.add_argument("--context", help="kubeconfig context (default: the current one)")
     _output_option(p)
     _void_log_options(p)
 
@@ -345,6 +352,7 @@ def _advance(root: Path, args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
         redis_url=args.redis_url,
         prediction_stream=args.prediction_stream,
+        kube=Kube(args.kubectl, args.kubeconfig, args.context),
     )
     log = _log_printer(args)
     try:

@@ -6,11 +6,11 @@ Layout (relative to the repository root)::
     environments/quarantine.yaml        versions no environment may run (passed to every render)
     environments/<env>/values.yaml      what differs from the chart defaults for <env>
     environments/<env>/release.yaml     only what a promotion moves: slots and moving rollout keys
-    environments/<env>/policy.yaml      how releases enter <env> and the gate's thresholds
-                                        (read by nepse-gitops only, never passed to helm)
+    environments/<env>/policy.yaml      how releases enter <env>, the release plan and the gate's
+                                        thresholds (the chart's AnalysisTemplate reads the gate's)
 
-Helm is called with ``-f values.yaml -f release.yaml -f ../quarantine.yaml``; the quarantine
-file comes last so that no environment can override the list.
+Helm is called with ``-f values.yaml -f release.yaml -f policy.yaml -f ../quarantine.yaml``;
+the quarantine file comes last so that no environment can override the list.
 """
 
 from __future__ import annotations
@@ -373,7 +373,8 @@ class Environment:
 
     def value_files(self) -> list[Path]:
         """The value files in the order helm and Argo CD receive them."""
-        return [self.values_path, self.release_path, self.quarantine_path]
+        policy = [self.policy_path] if self.policy_path.is_file() else []
+        return [self.values_path, self.release_path, *policy, self.quarantine_path]
 
     def release_doc(self) -> YamlDoc:
         return YamlDoc.load(self.release_path, self.rel(self.release_path))
@@ -433,6 +434,7 @@ class EnvState:
     shadow_percent: float
     quarantine_image_tags: list[str] = field(default_factory=list)
     quarantine_model_versions: list[str] = field(default_factory=list)
+    engine: str = "native"  # rollout.engine: native or argoRollouts
 
     @property
     def idle_colour(self) -> str:
@@ -458,6 +460,20 @@ class EnvState:
             if not idle.empty and not idle.same(self.slots[self.active_colour]):
                 return self.idle_colour, idle
         return None
+
+    def rollout_slot(self) -> str:
+        """With Argo Rollouts, the slot the Rollout's pod template carries (the chart's
+        nepse-predictor.rolloutSlot): the active colour, or the canary once one is set."""
+        if self.strategy == "blueGreen":
+            return self.active_colour
+        return "stable" if self.slots["canary"].empty else "canary"
+
+    def rendered_slots(self) -> dict[str, Version]:
+        """The slots whose image and model the rendered manifests carry."""
+        if self.engine == "argoRollouts":
+            slot = self.rollout_slot()
+            return {slot: self.slots[slot]}
+        return self.slots_in_use()
 
     def slots_in_use(self) -> dict[str, Version]:
         names: list[str] = {
@@ -503,6 +519,7 @@ def state_from_values(name: str, values: dict[str, Any]) -> EnvState:
         shadow_percent=percent_value((rollout.get("shadow") or {}).get("percent") or 0),
         quarantine_image_tags=[str(t) for t in quarantine.get("imageTags") or []],
         quarantine_model_versions=[str(v) for v in quarantine.get("modelVersions") or []],
+        engine=str(rollout.get("engine") or "native"),
     )
 
 

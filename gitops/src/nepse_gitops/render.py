@@ -192,7 +192,7 @@ def validate(rendered: Rendered, env: Environment, state: EnvState) -> list[str]
                     f"the AppProject in {PROJECT_FILE}; Argo CD would refuse to sync it"
                 )
     images, text = _pod_images(rendered.docs), rendered.text
-    for slot, version in state.slots_in_use().items():
+    for slot, version in state.rendered_slots().items():
         if version.image_tag and not any(img.endswith(f":{version.image_tag}") for img in images):
             problems.append(
                 f"{env.name}: slot {slot} pins image tag {version.image_tag!r}, "

@@ -9,8 +9,8 @@ NEPSE_MODEL_FALLBACK         under a models root, serve the newest version that 
                              newer ones do not (default false: a newest version that fails its
                              checksums leaves the server not ready, naming the file); each
                              version passed over is logged and reported by /ready and /metrics
-NEPSE_TRACK                  stable | canary | blue | green | shadow (default stable), answered
-                             in the X-Track header
+NEPSE_TRACK                  stable | canary | blue | green | shadow | active | preview
+                             (default stable), answered in the X-Track header
 NEPSE_BACKEND                onnx (default, ONNX Runtime) | xgboost
 NEPSE_REDIS_URL              e.g. redis://127.0.0.1:6379/0; unset: no cache, no prediction log
 NEPSE_MAX_BATCH_ROWS         most rows (or bar series) in one request (default 10000)
@@ -64,7 +64,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-Track = Literal["stable", "canary", "blue", "green", "shadow"]
+from nepse_predictor.tracks import Track
+
 Backend = Literal["onnx", "xgboost"]
 
 

@@ -24,7 +24,6 @@ from redis.exceptions import ResponseError
 from nepse_predictor.errors import UserError
 
 DEFAULT_STREAM = "nepse:predictions"
-TRACKS = ("stable", "canary", "blue", "green", "shadow")
 SHADOW = "shadow"
 LABEL_THRESHOLD = 0.5
 PAGE = 1000

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from nepse_predictor.errors import UserError
-from nepse_predictor.prediction_log import DEFAULT_STREAM, TRACKS
+from nepse_predictor.prediction_log import DEFAULT_STREAM
+from nepse_predictor.tracks import TRACKS
 
 MODEL_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
 MAX_REASON = 1000

@@ -6,8 +6,7 @@ import argparse
 from pathlib import Path
 
 from nepse_predictor.errors import UserError
-
-TRACKS = ("stable", "canary", "blue", "green", "shadow")
+from nepse_predictor.tracks import TRACKS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
