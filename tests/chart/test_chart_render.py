@@ -27,7 +27,7 @@ def pod_specs(docs) -> list[tuple[str, dict, dict]]:
     """(workload name, pod template metadata, pod spec) of every workload."""
     out = []
     for d in docs:
-        if d["kind"] == "Deployment" or (
+        if d["kind"] in ("Deployment", "Rollout") or (
             d["kind"] == "Service" and d["apiVersion"].startswith("serving.knative.dev")
         ):
             template = d["spec"]["template"]
@@ -66,10 +66,16 @@ def test_each_predictor_pod_is_told_its_track_and_model(name: str) -> None:
     for workload, meta, spec in pod_specs(docs):
         if meta["labels"].get("app.kubernetes.io/component") != "predictor":
             continue
-        track = meta["labels"][TRACK_LABEL]
-        assert workload.endswith(track) or workload == "nepse-predictor"
         env = {e["name"]: e.get("value") for e in spec["containers"][0]["env"]}
-        assert env["NEPSE_TRACK"] == track
+        if TRACK_LABEL not in meta["labels"]:
+            # A Rollout: one template for every role, which the controller sets as a label.
+            (track_env,) = [e for e in spec["containers"][0]["env"] if e["name"] == "NEPSE_TRACK"]
+            field = track_env["valueFrom"]["fieldRef"]["fieldPath"]
+            assert field == f"metadata.labels['{TRACK_LABEL}']", workload
+        else:
+            track = meta["labels"][TRACK_LABEL]
+            assert workload.endswith(track) or workload == "nepse-predictor"
+            assert env["NEPSE_TRACK"] == track
         version = meta["annotations"]["nepse-predictor/model-version"]
         assert env["NEPSE_MODEL_DIR"].endswith("/" + version)
 

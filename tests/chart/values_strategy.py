@@ -33,6 +33,10 @@ PEERS = [
 ]
 PASSTHROUGH: dict[str, list[Any]] = {
     "global": [{}],
+    # Sections of an environment's policy.yaml that nepse-gitops validates; the chart reads
+    # release.shadow.minAgreement only.
+    "promotion": [{}, {"strategy": "canary"}],
+    "release": [{}, {"shadow": {"minAgreement": 0.97}}, {"canary": {"steps": []}}],
     "podSecurityContext": [
         {},
         {"runAsNonRoot": True, "runAsUser": 10001, "seccompProfile": {"type": "RuntimeDefault"}},

@@ -405,3 +405,36 @@ def test_a_failing_analysis_aborts_the_canary_and_advance_lands_rollback_and_qua
         finally:
             prometheus.stop()
             failing.stop()
+
+
+def test_advance_waits_for_an_unsynced_rollout_and_names_a_cluster_it_cannot_reach(
+    cluster: Cluster,
+    namespace: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for key, val in GIT_ENV.items():
+        monkeypatch.setenv(key, val)
+    env = namespace  # the environment's namespace is nepse-<env>: none exists for it
+    root = tmp_path / "repo"
+    copy_repository(root)
+    _environment(root, env, "http://127.0.0.1:9", f"nepse-{env}")
+    commit_all(root, f"Add the {env} environment")
+    kubectl = ["--kubectl", str(BIN / "kubectl")]
+
+    code = _nepse_gitops(
+        root, "advance", "--env", env, *kubectl, "--kubeconfig", str(cluster.kubeconfig),
+        "-o", "json",
+    )  # fmt: skip
+    outcome = json.loads(capsys.readouterr().out)
+    assert code == 0, outcome
+    assert outcome["result"] == "waiting"
+    assert f"no Rollout {NAME} in nepse-{env} yet" in outcome["reason"]
+
+    missing = tmp_path / "no-such-kubeconfig"
+    code = _nepse_gitops(root, "advance", "--env", env, *kubectl, "--kubeconfig", str(missing))
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "nepse-gitops advance: error:" in err and "kubectl" in err and str(missing) in err
+    assert "Traceback" not in err
