@@ -35,14 +35,24 @@ def test_the_project_is_synced_before_the_applicationset(repo: Path) -> None:
     assert _wave(project) < _wave(appset)
 
 
-def test_only_the_replicas_the_hpa_writes_are_ignored(repo: Path) -> None:
+def test_only_the_fields_the_hpa_and_the_rollouts_controller_write_are_ignored(
+    repo: Path,
+) -> None:
     spec = load(repo / "argocd/apps/applicationset.yaml")["spec"]["template"]["spec"]
-    assert spec["ignoreDifferences"] == [
-        {
-            "group": "apps",
-            "kind": "Deployment",
-            "managedFieldsManagers": ["kube-controller-manager"],
-        }
+    hpa, rollouts = "kube-controller-manager", "rollouts-controller"
+    ignored = [
+        (d["group"], d["kind"], *d["managedFieldsManagers"]) for d in spec["ignoreDifferences"]
+    ]
+    assert all(
+        set(d) == {"group", "kind", "managedFieldsManagers"} for d in spec["ignoreDifferences"]
+    )
+    assert ignored == [
+        ("apps", "Deployment", hpa),
+        ("argoproj.io", "Rollout", hpa),
+        ("networking.istio.io", "VirtualService", rollouts),
+        ("networking.istio.io", "DestinationRule", rollouts),
+        ("gateway.networking.k8s.io", "HTTPRoute", rollouts),
+        ("", "Service", rollouts),
     ]
 
 
