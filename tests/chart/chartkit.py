@@ -8,7 +8,8 @@ from pathlib import Path
 
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from testkit.paths import REPO_ROOT
+
 CHART = REPO_ROOT / "charts" / "nepse-predictor"
 CI_VALUES = sorted((CHART / "ci").glob("*-values.yaml"))
 TOOLS = Path(os.environ.get("NEPSE_TOOLS_DIR", REPO_ROOT / ".tools"))

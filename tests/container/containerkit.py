@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from testkit.paths import REPO_ROOT
+
 SCRIPTS = REPO_ROOT / "scripts" / "container"
 CACHE_DIR = REPO_ROOT / ".cache" / "container"
 CONTAINERS_CONF = SCRIPTS / "containers.conf"

@@ -13,7 +13,7 @@ from nepse_gitops import cli
 from nepse_gitops.environments import Environment
 from nepse_gitops.render import find_helm, render_env
 from testkit.gitrepos import GIT_ENV, commit_all, copy_repository, git
-from testkit.net import REPO_ROOT
+from testkit.paths import REPO_ROOT
 from testkit.redis_server import RedisServer
 
 # Versions that appear in the environment files (see environments/*/release.yaml).

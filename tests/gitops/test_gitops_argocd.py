@@ -14,7 +14,7 @@ from ruamel.yaml import YAML
 from nepse_gitops.environments import list_environments
 from nepse_gitops.render import helm_template_args, run_helm
 from testkit.cluster import TOOLS
-from testkit.net import REPO_ROOT
+from testkit.paths import REPO_ROOT
 
 FINALIZER = "resources-finalizer.argocd.argoproj.io"
 

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import re
 import subprocess
-from pathlib import Path
 
 import yaml
 
 from nepse_gitops.gate import GateConfig, metrics_from_samples, parse_exposition
 from nepse_gitops.prediction_routes import PREDICTION_ROUTES, promql_route_matcher
 from nepse_predictor.routes import paths
+from testkit.paths import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
-CHART = ROOT / "charts" / "nepse-predictor"
+CHART = REPO_ROOT / "charts" / "nepse-predictor"
 
 
 def _alert_rule_matchers(helm: str) -> set[str]:

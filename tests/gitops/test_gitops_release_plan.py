@@ -11,7 +11,7 @@ from conftest import git
 from nepse_gitops.environments import load_environment
 from nepse_gitops.errors import GitopsError
 from nepse_gitops.release_plan import load_release_plan, parse_release_plan
-from testkit.net import REPO_ROOT
+from testkit.paths import REPO_ROOT
 
 WHERE = "environments/prod/policy.yaml"
 

@@ -9,7 +9,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from testkit.cluster import TOOLS
-from testkit.net import REPO_ROOT
+from testkit.paths import REPO_ROOT
 
 WORKFLOWS = sorted((REPO_ROOT / ".github/workflows").glob("*.yml"))
 PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import yaml
 
-from testkit.net import REPO_ROOT, free_port, wait_for_http
+from testkit.net import free_port, wait_for_http
+from testkit.paths import REPO_ROOT
 
 CHART = REPO_ROOT / "charts" / "nepse-predictor"
 TOOLS = Path(os.environ.get("NEPSE_TOOLS_DIR", REPO_ROOT / ".tools"))

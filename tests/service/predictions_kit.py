@@ -7,13 +7,13 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import orjson
 import redis
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from testkit.paths import REPO_ROOT
+
 STREAM = "nepse:predictions"
 # Options of the compose Redis that are about where it listens, not what it keeps.
 _PLACEMENT = {"--bind", "--protected-mode", "--dir", "--port"}

@@ -22,7 +22,9 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from testkit.paths import REPO_ROOT
+
+ROOT = REPO_ROOT
 TOOLS = Path(os.environ.get("NEPSE_TOOLS_DIR", ROOT / ".tools"))
 BIN = TOOLS / "bin"
 CRDS = TOOLS / "crds"

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from testkit.net import REPO_ROOT
+from testkit.paths import REPO_ROOT
 
 # What `nepse-gitops` reads and renders: the environments, the Argo CD files and the chart.
 COPIED = ("environments", "argocd", "charts/nepse-predictor")

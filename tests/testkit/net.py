@@ -6,9 +6,6 @@ import socket
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:

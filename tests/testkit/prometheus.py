@@ -85,7 +85,8 @@ import httpx
 import pytest
 import yaml
 
-from testkit.net import REPO_ROOT, free_port
+from testkit.net import free_port
+from testkit.paths import REPO_ROOT
 
 CHART = REPO_ROOT / "charts" / "nepse-predictor"
 TOOLS = Path(os.environ.get("NEPSE_TOOLS_DIR", REPO_ROOT / ".tools"))

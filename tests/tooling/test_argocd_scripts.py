@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from testkit.net import REPO_ROOT
+from testkit.paths import REPO_ROOT
 
 
 def _run(script: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:

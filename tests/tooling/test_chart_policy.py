@@ -10,14 +10,20 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-SKIPS = ROOT / "tests" / "tooling" / "chart-policy-skips.yaml"
+from testkit.paths import REPO_ROOT
+
+SKIPS = REPO_ROOT / "tests" / "tooling" / "chart-policy-skips.yaml"
 
 
 def policy(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(ROOT / "scripts" / "with-tools.sh"), sys.executable, "scripts/chart_policy.py", *args],
-        cwd=ROOT,
+        [
+            str(REPO_ROOT / "scripts/with-tools.sh"),
+            sys.executable,
+            "scripts/chart_policy.py",
+            *args,
+        ],
+        cwd=REPO_ROOT,
         capture_output=True,
         text=True,
         timeout=300,

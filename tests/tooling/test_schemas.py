@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from testkit.cluster import TOOLS
+from testkit.paths import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "scripts" / "kubeconform.sh"
+SCRIPT = REPO_ROOT / "scripts" / "kubeconform.sh"
 SAMPLES = Path(__file__).parent / "samples"
 SCHEMAS = TOOLS / "schemas"
 
