@@ -29,8 +29,11 @@ from testkit.pytest_output import fresh_namespace
 from testkit.rollouts import (
     RolloutsController,
     promote,
+    promoted,
     rollout,
     route_names,
+    route_weights,
+    virtual_service,
     virtual_service_weights,
 )
 from testkit.service import ServiceProcess
@@ -69,19 +72,12 @@ def values_file(folder: Path, name: str, values: dict[str, Any]) -> Path:
 
 
 def wait_promoted(cluster: Cluster, namespace: str, controller: RolloutsController, timeout=90):
-    def promoted() -> dict[str, Any] | None:
+    def done() -> dict[str, Any] | None:
         obj = rollout(cluster, namespace, NAME)
-        status = obj.get("status") or {}
-        done = (
-            status.get("phase") == "Healthy"
-            and str(status.get("observedGeneration")) == str(obj["metadata"]["generation"])
-            and status.get("stableRS")
-            and status.get("stableRS") == status.get("currentPodHash")
-        )
-        return obj if done else None
+        return obj if promoted(obj) else None
 
     try:
-        return cluster.wait_until("the Rollout fully promoted", promoted, timeout=timeout)
+        return cluster.wait_until("the Rollout fully promoted", done, timeout=timeout)
     except pytest.fail.Exception:
         print(controller.log_tail())
         raise
@@ -122,14 +118,12 @@ def test_a_canary_rollout_steps_its_weights_into_the_virtual_service_in_order(
     seen: list[tuple[float, int, tuple[str, ...]]] = []
     deadline = synced + 120
     while time.monotonic() < deadline:
-        weight = virtual_service_weights(cluster, namespace, NAME)["canary"]
-        routes = tuple(route_names(cluster, namespace, NAME))
+        vs = virtual_service(cluster, namespace, NAME)
+        weight, routes = route_weights(vs)["canary"], tuple(route_names(vs))
         if not seen or seen[-1][1:] != (weight, routes):
             seen.append((time.monotonic() - synced, weight, routes))
-        status = rollout(cluster, namespace, NAME).get("status") or {}
-        stable = status.get("stableRS")
-        moved = stable == status.get("currentPodHash") != first["status"]["stableRS"]
-        if moved and status.get("phase") == "Healthy":
+        obj = rollout(cluster, namespace, NAME)
+        if promoted(obj) and obj["status"]["stableRS"] != first["status"]["stableRS"]:
             break
         time.sleep(0.2)
     else:
@@ -144,7 +138,7 @@ def test_a_canary_rollout_steps_its_weights_into_the_virtual_service_in_order(
     header_route = [t for t, _, routes in seen if routes[0] == "canary-header"]
     assert header_route, f"the header route never appeared: {seen}"
     assert virtual_service_weights(cluster, namespace, NAME) == {"stable": 100, "canary": 0}
-    assert route_names(cluster, namespace, NAME) == ["weighted"]
+    assert route_names(virtual_service(cluster, namespace, NAME)) == ["weighted"]
     final = rollout(cluster, namespace, NAME)["status"]
     subsets = {
         s["name"]: s.get("labels", {}).get("rollouts-pod-template-hash")
@@ -255,22 +249,13 @@ def _environment(root: Path, env: str, prometheus: str, namespace: str) -> None:
     folder = root / "environments" / env
     folder.mkdir()
     steps = [{"setWeight": 30}, {"analysis": {}}]
+    values = chart_values(
+        "rolling", "istio", canary={"steps": steps}, analysis={"interval": "2s", "count": 15}
+    )
+    values["metrics"] = {"serviceMonitor": {"enabled": True}}
     (folder / "values.yaml").write_text(
         "# An environment released by Argo Rollouts (the e2e test's own).\n"
-        + yaml.safe_dump(
-            {
-                **chart_values("rolling", "istio"),
-                "metrics": {"serviceMonitor": {"enabled": True}},
-                "rollout": {
-                    "engine": "argoRollouts",
-                    "argoRollouts": {
-                        "canary": {"steps": steps},
-                        "analysis": {"interval": "2s", "count": 15},
-                    },
-                },
-            },
-            sort_keys=False,
-        )
+        + yaml.safe_dump(values, sort_keys=False)
     )
     (folder / "release.yaml").write_text(
         "# What a promotion moves.\n" + yaml.safe_dump({"slots": {"stable": V1}}, sort_keys=False)

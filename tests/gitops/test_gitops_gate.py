@@ -22,6 +22,7 @@ from nepse_gitops.gate import GateConfig, TrackMetrics, evaluate, histogram_quan
 from nepse_gitops.gitrepo import parse_trailers
 from testkit.model_variants import one_row_only_model
 from testkit.net import free_port, wait_for_http
+from testkit.processes import stop_process
 
 REQUESTS = 120
 
@@ -55,12 +56,7 @@ class Server:
         wait_for_http(f"{self.url}/ready", timeout=60)
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc)
         self.log.close()
 
 

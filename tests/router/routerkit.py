@@ -17,6 +17,7 @@ import yaml
 
 from testkit.net import free_port, wait_for_http
 from testkit.paths import REPO_ROOT
+from testkit.processes import stop_process
 
 CHART = REPO_ROOT / "charts" / "nepse-predictor"
 TOOLS = Path(os.environ.get("NEPSE_TOOLS_DIR", REPO_ROOT / ".tools"))
@@ -76,13 +77,7 @@ class Backend:
         wait_for_http(f"http://{self.address}/ready", timeout=60)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, grace=15)
         self._log.close()
 
     def access_log(self) -> list[dict]:

@@ -12,7 +12,9 @@ Argo Rollouts and Istio CRDs (the e2e and real-node clusters install them).
 
 Helpers on a Rollout (``cluster``, ``namespace``, ``name``): ``rollout(...)`` (the object),
 ``promote(...)`` (what ``kubectl argo rollouts promote`` does: clear the pause conditions in
-the status subresource), ``virtual_service_weights(...)`` (``{subset: weight}`` of one route).
+the status subresource), ``virtual_service_weights(...)`` (``{subset: weight}`` of one route;
+``route_weights`` and ``route_names`` read a VirtualService already fetched), and
+``promoted(obj)`` (fully promoted to its template).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import pytest
 
 from testkit.cluster import BIN, Cluster
 from testkit.net import free_port, wait_for_http
+from testkit.processes import stop_process
 
 CONTROLLER = BIN / "rollouts-controller"
 NAMESPACE = "argo-rollouts"
@@ -74,13 +77,7 @@ class RolloutsController:
             raise TimeoutError(f"{exc}; the controller's log:\n{self.log_tail()}") from exc
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, grace=15)
 
     def __enter__(self) -> RolloutsController:
         self.start()
@@ -113,16 +110,34 @@ def promote(cluster: Cluster, namespace: str, name: str) -> None:
     )
 
 
-def virtual_service_weights(
-    cluster: Cluster, namespace: str, name: str, route: str = "weighted"
-) -> dict[str, int]:
-    vs = cluster.kubectl_json("-n", namespace, "get", "virtualservices.networking.istio.io", name)
+def promoted(obj: dict[str, Any]) -> bool:
+    """The controller has taken in the Rollout's spec and runs its template as stable, healthy."""
+    status = obj.get("status") or {}
+    return (
+        status.get("phase") == "Healthy"
+        and str(status.get("observedGeneration")) == str(obj["metadata"]["generation"])
+        and bool(status.get("stableRS"))
+        and status.get("stableRS") == status.get("currentPodHash")
+    )
+
+
+def virtual_service(cluster: Cluster, namespace: str, name: str) -> dict[str, Any]:
+    return cluster.kubectl_json("-n", namespace, "get", "virtualservices.networking.istio.io", name)
+
+
+def route_weights(vs: dict[str, Any], route: str = "weighted") -> dict[str, int]:
+    """``{subset: weight}`` of one route of a VirtualService."""
     for http in vs["spec"].get("http", []):
         if http.get("name") == route:
             return {d["destination"]["subset"]: d.get("weight", 0) for d in http["route"]}
-    raise AssertionError(f"VirtualService {name} has no route {route!r}: {vs['spec']}")
+    raise AssertionError(f"VirtualService has no route {route!r}: {vs['spec']}")
 
 
-def route_names(cluster: Cluster, namespace: str, name: str) -> list[str]:
-    vs = cluster.kubectl_json("-n", namespace, "get", "virtualservices.networking.istio.io", name)
+def route_names(vs: dict[str, Any]) -> list[str]:
     return [http.get("name", "") for http in vs["spec"].get("http", [])]
+
+
+def virtual_service_weights(
+    cluster: Cluster, namespace: str, name: str, route: str = "weighted"
+) -> dict[str, int]:
+    return route_weights(virtual_service(cluster, namespace, name), route)

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from testkit.net import free_port, wait_for_http
+from testkit.processes import stop_process
 
 SERVICE = Path(sys.executable).parent / "nepse-predictor"
 
@@ -42,10 +43,4 @@ class ServiceProcess:
             raise TimeoutError(f"{exc}; log {self.log_path}:\n{self.log_path.read_text()}") from exc
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)

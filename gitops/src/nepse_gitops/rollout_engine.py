@@ -144,7 +144,7 @@ def _finishable(root: Path, env: Environment, state: EnvState, slot: str) -> boo
     return False
 
 
-def _kept_version(state: EnvState, slot: str) -> Version:
+def _kept_version(state: EnvState) -> Version:
     """What the controller went back to: stable, or the colour that was active before."""
     if state.strategy == "blueGreen":
         return state.slots[state.idle_colour]
@@ -154,7 +154,7 @@ def _kept_version(state: EnvState, slot: str) -> Version:
 def _roll_back(root, env, state, slot, view: RolloutView, dry_run, out, helm) -> Decision:
     failed = state.slots[slot]
     reason = f"Argo Rollouts aborted {failed} in {env.name}: {view.message or view.phase}"
-    target = quarantine_target(failed, _kept_version(state, slot))
+    target = quarantine_target(failed, _kept_version(state))
     if dry_run:
         out(f"dry run: {reason}")
         rollback(root, env.name, True, reason, Delivery(), True, out, helm)
