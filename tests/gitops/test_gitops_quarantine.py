@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import redis
+import yaml
 from conftest import V1, V2, V3, commit_file, git, snapshot
 
 from nepse_gitops.environments import Environment
@@ -45,6 +46,22 @@ def test_quarantine_appends_the_entry_with_its_reason_in_one_commit(
         V3[2],
     )
     assert refused.code == 1 and "is quarantined" in refused.err
+
+
+def test_a_reason_spanning_lines_stays_one_comment_and_adds_nothing_to_the_list(
+    repo: Path, nepse_gitops
+) -> None:
+    reason = 'bad fills\n    - "0.1.0"\nimageTags:\n  - "injected"'
+    result = nepse_gitops(repo, "quarantine", "--model-version", V3[1], "--reason", reason)
+
+    assert result.code == 0, result.err
+    quarantine = yaml.safe_load((repo / "environments/quarantine.yaml").read_text())["quarantine"]
+    assert quarantine["modelVersions"] == [V3[1]]
+    assert quarantine["imageTags"] == []
+    assert (
+        'bad fills - "0.1.0" imageTags: - "injected"'
+        in (repo / "environments/quarantine.yaml").read_text()
+    )
 
 
 def test_a_second_entry_keeps_the_first_and_its_comment(repo: Path, nepse_gitops) -> None:

@@ -77,7 +77,10 @@ def quarantine(
     if getattr(items, "fa", None) is not None and items.fa.flow_style():
         items.fa.set_block_style()
     items.append(DoubleQuotedScalarString(value))
-    note = f"{dt.date.today().isoformat()}: {reason}" if reason else dt.date.today().isoformat()
+    # One line: a newline in a reason (a user's, or a controller's message) would end the
+    # comment and write the rest into the list as YAML.
+    one_line = " ".join(reason.split()) if reason else ""
+    note = f"{dt.date.today().isoformat()}: {one_line}" if one_line else dt.date.today().isoformat()
     items.yaml_add_eol_comment(note, len(items) - 1)
     doc.changes.append(_change(key, value))
 
