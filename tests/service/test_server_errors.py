@@ -271,7 +271,7 @@ def test_bad_bars_name_the_bar_and_field(server: Server, mutate, field, words) -
         ({"series": [1]}, "series[0]"),
         ({"series": [{"symbol": "", "bars": []}]}, "series[0].symbol"),
         ({"series": [{"symbol": "A", "bars": 3}]}, "series[0].bars"),
-        ({"series": [{"symbol": "A", "bars": [], "x": 1}]}, "series[0].x"),
+        ({"series": [{"symbol": "A", "x": 1, "bars": []}]}, "series[0].x"),
         ({"symbol": "A"}, "symbol"),
     ],
 )

@@ -47,7 +47,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema is None:
         from fastapi.openapi.utils import get_openapi
 
-        from nepse_predictor.schemas import component_schemas
+        from nepse_predictor.openapi_components import component_schemas
 
         schema = get_openapi(
             title=app.title,

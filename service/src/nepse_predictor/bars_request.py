@@ -1,12 +1,13 @@
 """`/v1/predict/bars` bodies to checked OHLCV series.
 
 `{"series": [{"symbol": ..., "bars": [{open, high, low, close, volume, date?}, ...]}]}`, bars
-oldest first, at least `min_bars` per series. A bar's `date` is a date (`2026-01-05`) or a
-timestamp (`2026-01-05T10:30:00`, `2026-01-05 10:30:00+05:45`) for intraday bars.
+oldest first, at least MIN_BARS per series (the shape is `request_shapes.BarsRequest`). A bar's
+`date` is a date (`2026-01-05`) or a timestamp (`2026-01-05T10:30:00`,
+`2026-01-05 10:30:00+05:45`) for intraday bars.
 
 The work a request can cost is bounded by the number of bars it may hold (NEPSE_MAX_BARS,
-checked before any bar is read) and kept small per bar: a series is checked in one vectorised
-pass, and only when that pass finds a problem are its bars walked one by one to name it.
+counted before any bar is read); what the shape cannot say (a bar's high at least its open,
+close and low; dates in order) is checked here, in one vectorised pass per series.
 """
 
 from __future__ import annotations
@@ -15,27 +16,36 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import msgspec
 import numpy as np
 
 from nepse_predictor.features import FEATURE_NAMES, MIN_BARS, latest_features_of_many
-from nepse_predictor.inputs import (
-    FLOAT32_MAX,
-    InputError,
-    bad_number,
-    json_type,
-    load_json,
-    show,
-)
+from nepse_predictor.input_error import InputError, show
+from nepse_predictor.request_decoding import Hints, decode
+from nepse_predictor.request_shapes import Bar, BarsRequest
 
-BAR_FIELDS = ("open", "high", "low", "close", "volume")
-_BAR_KEYS = frozenset((*BAR_FIELDS, "date"))
-_SERIES_KEYS = frozenset(("symbol", "bars"))
-_NUMBER_TYPES = frozenset((float, int))
+HINTS: Hints = {
+    ("type", "series"): "expected a non-empty list of {{symbol, bars}} objects, got {got}",
+    ("missing", "series"): "expected a non-empty list of {{symbol, bars}} objects",
+    ("length", "series"): "expected a non-empty list of {{symbol, bars}} objects",
+    ("unknown", "*"): 'unknown field; send {{"series": [...]}}',
+    ("unknown", "series[*].*"): "unknown field; a series has symbol and bars",
+    ("type", "series[*].symbol"): "expected a symbol string of 1 to 64 characters",
+    ("length", "series[*].symbol"): "expected a symbol string of 1 to 64 characters",
+    ("type", "series[*].bars"): "expected a list of bars, got {got}",
+    ("length", "series[*].bars"): (
+        f"has {{count}} bars; the features need at least {MIN_BARS} (oldest first)"
+    ),
+    ("unknown", "series[*].bars[*].*"): (
+        "unknown field; a bar has open, high, low, close, volume and date"
+    ),
+    ("type", "series[*].bars[*].date"): "expected a date or timestamp string, got {got}",
+}
 
 
 @dataclass(frozen=True)
 class CheckedSeries:
-    """One series of a request after its checks (the request shape is schemas.BarSeries)."""
+    """One series of a request after its checks."""
 
     symbol: str
     as_of: str | None
@@ -46,9 +56,43 @@ class CheckedSeries:
     volume: np.ndarray
 
 
-def _timestamp(value: Any, field: str) -> datetime:
-    if type(value) is not str:
-        raise InputError(field, f"expected a date or timestamp string, got {json_type(value)}")
+class _SeriesSize(msgspec.Struct):
+    bars: list[msgspec.Raw] | None = None
+
+
+class _RequestSize(msgspec.Struct):
+    """Just enough of a bars request to count its series and bars without reading a bar."""
+
+    series: list[_SeriesSize] | None = None
+
+
+_size_decoder = msgspec.json.Decoder(_RequestSize)
+
+
+def _check_size(body: bytes, max_series: int, max_bars: int) -> None:
+    try:
+        size = _size_decoder.decode(body)
+    except msgspec.MsgspecError:
+        return  # the full decode names what is wrong
+    series = size.series or []
+    if len(series) > max_series:
+        raise InputError(
+            "series",
+            f"{len(series)} series exceed the limit of {max_series} per request "
+            "(NEPSE_MAX_BATCH_ROWS); split the batch",
+            status=413,
+        )
+    total = sum(len(item.bars or ()) for item in series)
+    if total > max_bars:
+        raise InputError(
+            "series",
+            f"{total} bars in all exceed the limit of {max_bars} per request "
+            f"(NEPSE_MAX_BARS); the features use only each series' last {MIN_BARS}",
+            status=413,
+        )
+
+
+def _timestamp(value: str, field: str) -> datetime:
     try:
         return datetime.fromisoformat(value)
     except ValueError:
@@ -57,43 +101,13 @@ def _timestamp(value: Any, field: str) -> datetime:
         ) from None
 
 
-def _bar_number(bar: dict[str, Any], key: str, field: str) -> float:
-    if key not in bar:
-        raise InputError(f"{field}.{key}", "missing required field")
-    problem = bad_number(bar[key])
-    if problem is not None:
-        raise InputError(f"{field}.{key}", problem)
-    return float(bar[key])
-
-
-def _check_bar(bar: Any, field: str) -> None:
-    """Raise the InputError that names what is wrong with one bar, if anything is."""
-    if type(bar) is not dict:
-        raise InputError(field, f"expected a bar object, got {json_type(bar)}")
-    for key in bar:
-        if key not in _BAR_KEYS:
-            raise InputError(f"{field}.{key}", f"unknown field; a bar has {', '.join(_BAR_KEYS)}")
-    o, h, lo, c, v = (_bar_number(bar, key, field) for key in BAR_FIELDS)
-    for key, value in (("open", o), ("high", h), ("low", lo), ("close", c)):
-        if value <= 0:
-            raise InputError(f"{field}.{key}", f"price must be positive, got {value:g}")
-    if v < 0:
-        raise InputError(f"{field}.volume", f"must not be negative, got {v:g}")
-    if h < max(o, c, lo):
-        raise InputError(f"{field}.high", f"{h:g} is below the bar's open, close or low")
-    if lo > min(o, c):
-        raise InputError(f"{field}.low", f"{lo:g} is above the bar's open or close")
-    if bar.get("date") is not None:
-        _timestamp(bar["date"], f"{field}.date")
-
-
-def _check_dates(dates: list[Any], field: str) -> None:
+def _check_dates(dates: list[str | None], field: str) -> None:
     if all(d is None for d in dates):
         return
     if any(d is None for d in dates):
         missing = dates.index(None)
         raise InputError(f"{field}[{missing}].date", "missing; give dates on all bars or none")
-    stamps = [_timestamp(d, f"{field}[{i}].date") for i, d in enumerate(dates)]
+    stamps = [_timestamp(d, f"{field}[{i}].date") for i, d in enumerate(dates)]  # type: ignore[arg-type]
     aware = stamps[0].tzinfo is not None
     for i in range(1, len(stamps)):
         if (stamps[i].tzinfo is not None) != aware:
@@ -106,92 +120,38 @@ def _check_dates(dates: list[Any], field: str) -> None:
             )
 
 
-def _vectorised(bars: list[Any]) -> np.ndarray | None:
-    """The bars as a (bars x OHLCV) matrix when every check passes, else None."""
-    try:
-        if not all(bar.keys() <= _BAR_KEYS for bar in bars):
-            return None
-        values = [
-            (bar["open"], bar["high"], bar["low"], bar["close"], bar["volume"]) for bar in bars
-        ]
-    except (AttributeError, KeyError):
-        return None
-    if not {type(v) for row in values for v in row} <= _NUMBER_TYPES:
-        return None
-    try:
-        matrix = np.array(values, dtype=np.float64)
-    except OverflowError:
-        return None
-    o, h, lo, c, v = matrix.T
-    ok = (
-        np.isfinite(matrix).all()
-        and np.abs(matrix).max() <= FLOAT32_MAX
-        and (matrix[:, :4] > 0).all()
-        and (v >= 0).all()
-        and (h >= np.maximum(np.maximum(o, c), lo)).all()
-        and (lo <= np.minimum(o, c)).all()
+def _check_ranges(matrix: np.ndarray, field: str) -> None:
+    """Each bar's high at least its open, close and low; its low at most open and close."""
+    o, h, lo, c, _ = matrix.T
+    high_ok = h >= np.maximum(np.maximum(o, c), lo)
+    low_ok = lo <= np.minimum(o, c)
+    if high_ok.all() and low_ok.all():
+        return
+    index = int(np.argmin(high_ok & low_ok))
+    if not high_ok[index]:
+        raise InputError(
+            f"{field}[{index}].high", f"{h[index]:g} is below the bar's open, close or low"
+        )
+    raise InputError(f"{field}[{index}].low", f"{lo[index]:g} is above the bar's open or close")
+
+
+def _checked(series: Any, field: str) -> CheckedSeries:
+    bars: list[Bar] = series.bars
+    matrix = np.array(
+        [(bar.open, bar.high, bar.low, bar.close, bar.volume) for bar in bars], dtype=np.float64
     )
-    return matrix if ok else None
-
-
-def _series(item: Any, field: str, min_bars: int) -> CheckedSeries:
-    if type(item) is not dict:
-        raise InputError(field, f"expected an object, got {json_type(item)}")
-    for key in item:
-        if key not in _SERIES_KEYS:
-            raise InputError(f"{field}.{key}", "unknown field; a series has symbol and bars")
-    symbol = item.get("symbol")
-    if type(symbol) is not str or not 1 <= len(symbol) <= 64:
-        raise InputError(f"{field}.symbol", "expected a symbol string of 1 to 64 characters")
-    bars = item.get("bars")
-    if type(bars) is not list:
-        raise InputError(f"{field}.bars", f"expected a list of bars, got {json_type(bars)}")
-    if len(bars) < min_bars:
-        raise InputError(
-            f"{field}.bars",
-            f"has {len(bars)} bars; the features need at least {min_bars} (oldest first)",
-        )
-    matrix = _vectorised(bars)
-    if matrix is None:
-        for index, bar in enumerate(bars):
-            _check_bar(bar, f"{field}.bars[{index}]")
-        raise AssertionError(f"{field}: a bar failed the vectorised check but none one by one")
-    dates = [bar.get("date") for bar in bars]
+    _check_ranges(matrix, f"{field}.bars")
+    dates = [bar.date for bar in bars]
     _check_dates(dates, f"{field}.bars")
-    return CheckedSeries(symbol, dates[-1], *(matrix[:, j].copy() for j in range(5)))
+    return CheckedSeries(series.symbol, dates[-1], *(matrix[:, j].copy() for j in range(5)))
 
 
-def parse_bars(body: bytes, min_bars: int, max_series: int, max_bars: int) -> list[CheckedSeries]:
+def parse_bars(body: bytes, max_series: int, max_bars: int) -> list[CheckedSeries]:
     """The checked series of a bars request: at most `max_series` of them holding at most
-    `max_bars` bars in all, each with at least `min_bars`."""
-    obj = load_json(body)
-    if type(obj) is not dict:
-        raise InputError("body", f"expected a JSON object, got {json_type(obj)}")
-    for key in obj:
-        if key != "series":
-            raise InputError(key, 'unknown field; send {"series": [...]}')
-    series = obj.get("series")
-    if type(series) is not list or not series:
-        raise InputError("series", "expected a non-empty list of {symbol, bars} objects")
-    if len(series) > max_series:
-        raise InputError(
-            "series",
-            f"{len(series)} series exceed the limit of {max_series} per request "
-            "(NEPSE_MAX_BATCH_ROWS); split the batch",
-            status=413,
-        )
-    total = 0
-    for item in series:
-        bars = item.get("bars") if type(item) is dict else None
-        total += len(bars) if type(bars) is list else 0
-    if total > max_bars:
-        raise InputError(
-            "series",
-            f"{total} bars in all exceed the limit of {max_bars} per request "
-            f"(NEPSE_MAX_BARS); the features use only each series' last {min_bars}",
-            status=413,
-        )
-    return [_series(item, f"series[{i}]", min_bars) for i, item in enumerate(series)]
+    `max_bars` bars in all (counted before any bar is read), each with at least MIN_BARS."""
+    _check_size(body, max_series, max_bars)
+    request = decode(body, BarsRequest, HINTS)
+    return [_checked(item, f"series[{i}]") for i, item in enumerate(request.series)]
 
 
 def _bar_features(recent: np.ndarray) -> np.ndarray:
@@ -215,7 +175,7 @@ def parse_bars_request(
     """Each series' symbol and as_of, their last MIN_BARS bars stacked (series x OHLCV x
     bars; the cache key) and the feature rows of their last bars. Runs in a worker process
     for large bodies, so it returns plain arrays, not one object per series."""
-    series = parse_bars(body, MIN_BARS, max_series, max_bars)
+    series = parse_bars(body, max_series, max_bars)
     recent = np.stack(
         [np.stack([s.open, s.high, s.low, s.close, s.volume])[:, -MIN_BARS:] for s in series]
     )

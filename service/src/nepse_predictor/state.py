@@ -18,7 +18,7 @@ from nepse_predictor.artifacts import VersionChoice, choose_model_version
 from nepse_predictor.config import Settings
 from nepse_predictor.errors import ModelIntegrityError
 from nepse_predictor.heavy_work import HeavyWork
-from nepse_predictor.inputs import InputError
+from nepse_predictor.input_error import InputError
 from nepse_predictor.logging_setup import AccessLog
 from nepse_predictor.metrics import Metrics
 from nepse_predictor.model import LoadedModel, load_model

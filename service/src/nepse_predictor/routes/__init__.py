@@ -52,7 +52,7 @@ def _ref(schema: str) -> dict:
 
 
 def body_of(schema: str) -> dict:
-    """openapi_extra declaring a JSON request body (schemas live in `schemas.py`)."""
+    """openapi_extra declaring a JSON request body (schemas: `openapi_components`)."""
     return {"requestBody": {"required": True, **_ref(schema)}}
 
 

@@ -76,7 +76,6 @@ async def infer(state: ServingState, incoming: Incoming, fields: dict[str, Any])
     request = await state.parse_body(
         parse_infer,
         incoming.body,
-        model.features,
         state.settings.max_batch_rows,
         incoming.header_length,
         incoming.model_name or MODEL_NAME,

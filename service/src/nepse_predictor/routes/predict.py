@@ -11,11 +11,11 @@ import orjson
 from fastapi import APIRouter, Request, Response
 
 from nepse_predictor.bars_request import parse_bars_request
-from nepse_predictor.inputs import parse_v1
 from nepse_predictor.model import LoadedModel
 from nepse_predictor.routes import answer, body_of, replies
 from nepse_predictor.routes.paths import BARS_PATH, PREDICT_PATH
 from nepse_predictor.state import OFFLOAD_ROWS, Incoming, Reply, ServingState
+from nepse_predictor.v1_request import parse_v1
 
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
 
@@ -56,7 +56,7 @@ async def predict_rows(state: ServingState, incoming: Incoming, fields: dict[str
     started = time.perf_counter()
     limit = state.settings.max_batch_rows
     request_id = incoming.request_id
-    rows = await state.parse_body(parse_v1, incoming.body, model.features, limit)
+    rows = await state.parse_body(parse_v1, incoming.body, limit)
     probabilities = await state.predict(model, rows, len(rows), fields)
     state.record(PREDICT_PATH, request_id, model, probabilities, started, fields, rows)
     if len(probabilities) > OFFLOAD_ROWS:
