@@ -20,6 +20,10 @@ if [[ "$(.venv/bin/uv --version 2>/dev/null)" != "uv $UV_VERSION"* ]]; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check "uv==$UV_VERSION"
 fi
 echo "setup: syncing Python dependencies from requirements/dev.txt"
-VIRTUAL_ENV=$PWD/.venv .venv/bin/uv pip sync --quiet requirements/dev.txt
+# Compiled bytecode, as pip leaves it in the image: without it every process start compiles
+# each module it imports again (PYTHONDONTWRITEBYTECODE keeps it from being cached), which
+# doubles the time to import FastAPI.
+VIRTUAL_ENV=$PWD/.venv .venv/bin/uv pip sync --quiet --compile-bytecode requirements/dev.txt
+.venv/bin/python -m compileall -q service/src gitops/src >/dev/null
 touch .venv/.installed
 echo "setup: ready (.venv/bin/nepse-predictor, .venv/bin/nepse-gitops)"

@@ -18,6 +18,7 @@ import numpy as np  # noqa: E402
 import onnxruntime  # noqa: E402
 
 from nepse_predictor.errors import ModelIntegrityError  # noqa: E402
+from nepse_predictor.onnx_export import p_up_of  # noqa: E402
 
 IMPORT_SECONDS = time.perf_counter() - _started
 
@@ -59,7 +60,8 @@ class EdgePredictor:
 
     def predict(self, rows: np.ndarray) -> np.ndarray:
         rows = np.ascontiguousarray(rows, dtype=np.float32).reshape(-1, len(self.features))
-        return self._session.run([self._output], {self._input: rows})[0][:, 1].astype(np.float64)
+        [output] = self._session.run([self._output], {self._input: rows})
+        return p_up_of(output).astype(np.float64)
 
 
 def resident_memory_mib() -> float:

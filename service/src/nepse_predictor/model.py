@@ -26,6 +26,7 @@ from nepse_predictor.artifacts import (
 )
 from nepse_predictor.errors import ModelIntegrityError
 from nepse_predictor.features import FEATURE_NAMES
+from nepse_predictor.onnx_export import p_up_of
 
 log = logging.getLogger("nepse_predictor.model")
 
@@ -91,7 +92,6 @@ def _onnx_predictor(path: Path, n_features: int) -> Callable[[np.ndarray], np.nd
     chosen = next((o for o in probability if "prob" in o.name.lower()), probability[-1])
     output_names = [chosen.name]
     input_name = inputs[0].name
-    two_columns = len(chosen.shape) == 2 and chosen.shape[1] != 1
     # The bound C++ `run` skips the Python wrapper's per-call argument checks (names and types
     # were checked once above); the public `run` is used if that ever stops working.
     run = session.run
@@ -105,8 +105,7 @@ def _onnx_predictor(path: Path, n_features: int) -> Callable[[np.ndarray], np.nd
     run_options = None
 
     def predict(rows: np.ndarray) -> np.ndarray:
-        result = run(output_names, {input_name: rows}, run_options)[0]
-        return result[:, 1] if two_columns else result.reshape(-1)
+        return p_up_of(run(output_names, {input_name: rows}, run_options)[0])
 
     predict.session = session  # type: ignore[attr-defined]  # kept alive with the closure
     return predict

@@ -116,18 +116,18 @@ def _where_in_tensor(field: str, document: Any) -> str:
     return ""
 
 
-def _flat_data(tensor: RequestInput) -> list[Any]:
-    data = tensor.data
-    assert data is not None
-    if any(type(item) is list for item in data):
+def _flat_values(data: list[Any]) -> np.ndarray:
+    """Row-major data, flat or nested one level (the shape's two dimensions), as float32."""
+    try:
+        return np.array(data, dtype=np.float32).reshape(-1)
+    except ValueError:  # rows of different lengths, or numbers and rows mixed
         flat: list[Any] = []
         for item in data:
             if type(item) is list:
                 flat.extend(item)
             else:
                 flat.append(item)
-        return flat
-    return data
+        return np.array(flat, dtype=np.float32)
 
 
 def _binary_values(
@@ -178,12 +178,12 @@ def _values(tensor: RequestInput, field: str, count: int, binary: _Binary | None
         raise InputError(
             f"{field}.data", "missing required field (or give parameters.binary_data_size)"
         )
-    flat = _flat_data(tensor)
-    if len(flat) != count:
+    values = _flat_values(tensor.data)
+    if len(values) != count:
         raise InputError(
-            f"{field}.data", f"has {len(flat)} values; shape {tensor.shape} needs {count}"
+            f"{field}.data", f"has {len(values)} values; shape {tensor.shape} needs {count}"
         )
-    return np.array(flat, dtype=np.float32)
+    return values
 
 
 def _outputs(request: InferenceRequest) -> tuple[RequestedOutput, ...]:

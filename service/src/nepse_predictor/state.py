@@ -25,10 +25,11 @@ from nepse_predictor.model import LoadedModel, load_model
 
 log = logging.getLogger("nepse_predictor.server")
 
-# Above these sizes the work leaves the event loop (a large body's parsing for a worker
-# process, `heavy_work`; predicting and rendering many rows for a thread), so one large batch
-# never stalls the small requests queued behind it.
-OFFLOAD_BYTES = 64 * 1024
+# Above these sizes the work leaves the event loop, so one large batch never stalls the small
+# requests queued behind it: a body's parsing goes to a worker process (`heavy_work`; it holds
+# the GIL, about 1.5 ms per 256 KiB of tensor data), predicting to a thread (the model runtime
+# releases the GIL, about 2 us per row). Below them the hop would cost more than it saves.
+OFFLOAD_BYTES = 256 * 1024
 OFFLOAD_ROWS = 256
 
 

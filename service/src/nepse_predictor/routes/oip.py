@@ -9,7 +9,6 @@ asked for with `binary_data` or `binary_data_output` as raw bytes after the JSON
 
 from __future__ import annotations
 
-import asyncio
 import time
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -23,7 +22,7 @@ from nepse_predictor.model import LoadedModel
 from nepse_predictor.oip_request import InferRequest, parse_infer
 from nepse_predictor.routes import answer, body_of, json_response, replies, serving_state
 from nepse_predictor.routes.paths import ROUTE_INFER, ROUTE_VERSION_INFER
-from nepse_predictor.state import OFFLOAD_ROWS, Incoming, Reply, ServingState
+from nepse_predictor.state import Incoming, Reply, ServingState
 
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
 PLATFORMS = {"onnx": "onnxruntime_onnx", "xgboost": "xgboost_xgboost"}
@@ -84,8 +83,6 @@ async def infer(state: ServingState, incoming: Incoming, fields: dict[str, Any])
     rows = request.rows
     probabilities = await state.predict(model, rows, len(rows), fields)
     state.record(ROUTE_INFER, incoming.request_id, model, probabilities, started, fields, rows)
-    if len(probabilities) > OFFLOAD_ROWS:
-        return await asyncio.to_thread(_render, model, request, incoming.request_id, probabilities)
     return _render(model, request, incoming.request_id, probabilities)
 
 
