@@ -151,18 +151,54 @@ async def server_ready(request: Request) -> Response:
     return json_response(orjson.dumps({"ready": ready}), 200 if ready else 503)
 
 
-async def _model_ready(request: Request, model_name: str, model_version: str | None) -> Response:
+_UNVERSIONED = ("model_name",)
+_VERSIONED = ("model_name", "model_version")
+
+
+def _model_route(method: str, path: str, summary: str, ok: str, *errors: int, **extra):
+    """A route on a model path; the versioned and unversioned paths share one handler."""
+    names = _VERSIONED if "{model_version}" in path else _UNVERSIONED
+    openapi = {**extra.pop("openapi_extra", {}), **_path_parameters(*names)}
+    return router.api_route(
+        path,
+        methods=[method],
+        summary=summary,
+        openapi_extra=openapi,
+        responses=replies(ok, *errors),
+        **extra,
+    )
+
+
+@_model_route("GET", "/models/{model_name}/ready", "Model ready", "ModelReadyResponse", 404, 503)
+@_model_route(
+    "GET",
+    "/models/{model_name}/versions/{model_version}/ready",
+    "Model version ready",
+    "ModelReadyResponse",
+    404,
+    503,
+)
+async def model_ready(request: Request) -> Response:
     state = serving_state(request)
-    missing = _unknown(model_name, model_version, state)
+    missing = _unknown(*_names(request), state)
     if missing is not None:
         return missing
     ready = state.model is not None
     return json_response(orjson.dumps({"name": MODEL_NAME, "ready": ready}), 200 if ready else 503)
 
 
-async def _model_metadata(request: Request, model_name: str, model_version: str | None) -> Response:
+@_model_route("GET", "/models/{model_name}", "Model metadata", "ModelMetadataResponse", 404, 503)
+@_model_route(
+    "GET",
+    "/models/{model_name}/versions/{model_version}",
+    "Model metadata of a version",
+    "ModelMetadataResponse",
+    404,
+    503,
+)
+async def model_metadata(request: Request) -> Response:
     state = serving_state(request)
-    missing = _unknown(model_name, model_version, state)
+    missing = _unknown(*_names(request), state)
     if missing is not None:
         return missing
     model = state.model
@@ -191,73 +227,34 @@ async def _model_metadata(request: Request, model_name: str, model_version: str 
     )
 
 
-async def _infer_route(request: Request, model_name: str, model_version: str | None) -> Response:
+_INFER = {"openapi_extra": body_of("InferenceRequest"), "response_class": Response}
+
+
+@_model_route(
+    "POST",
+    ROUTE_INFER.removeprefix("/v2"),
+    "Inference",
+    "InferenceResponse",
+    404,
+    413,
+    422,
+    503,
+    **_INFER,
+)
+@_model_route(
+    "POST",
+    ROUTE_VERSION_INFER.removeprefix("/v2"),
+    "Inference on a version",
+    "InferenceResponse",
+    404,
+    413,
+    422,
+    503,
+    **_INFER,
+)
+async def model_infer(request: Request) -> Response:
+    model_name, model_version = _names(request)
     missing = _unknown(model_name, model_version, serving_state(request))
     if missing is not None:
         return missing
     return await answer(request, infer, model_name, model_version)
-
-
-@router.get(
-    "/models/{model_name}",
-    summary="Model metadata",
-    openapi_extra=_path_parameters("model_name"),
-    responses=replies("ModelMetadataResponse", 404, 503),
-)
-async def model_metadata(request: Request) -> Response:
-    return await _model_metadata(request, *_names(request))
-
-
-@router.get(
-    "/models/{model_name}/versions/{model_version}",
-    summary="Model metadata of a version",
-    openapi_extra=_path_parameters("model_name", "model_version"),
-    responses=replies("ModelMetadataResponse", 404, 503),
-)
-async def model_version_metadata(request: Request) -> Response:
-    return await _model_metadata(request, *_names(request))
-
-
-@router.get(
-    "/models/{model_name}/ready",
-    summary="Model ready",
-    openapi_extra=_path_parameters("model_name"),
-    responses=replies("ModelReadyResponse", 404, 503),
-)
-async def model_ready(request: Request) -> Response:
-    return await _model_ready(request, *_names(request))
-
-
-@router.get(
-    "/models/{model_name}/versions/{model_version}/ready",
-    summary="Model version ready",
-    openapi_extra=_path_parameters("model_name", "model_version"),
-    responses=replies("ModelReadyResponse", 404, 503),
-)
-async def model_version_ready(request: Request) -> Response:
-    return await _model_ready(request, *_names(request))
-
-
-@router.post(
-    ROUTE_INFER.removeprefix("/v2"),
-    summary="Inference",
-    openapi_extra={**body_of("InferenceRequest"), **_path_parameters("model_name")},
-    responses=replies("InferenceResponse", 404, 413, 422, 503),
-    response_class=Response,
-)
-async def model_infer(request: Request) -> Response:
-    return await _infer_route(request, *_names(request))
-
-
-@router.post(
-    ROUTE_VERSION_INFER.removeprefix("/v2"),
-    summary="Inference on a version",
-    openapi_extra={
-        **body_of("InferenceRequest"),
-        **_path_parameters("model_name", "model_version"),
-    },
-    responses=replies("InferenceResponse", 404, 413, 422, 503),
-    response_class=Response,
-)
-async def model_version_infer(request: Request) -> Response:
-    return await _infer_route(request, *_names(request))
