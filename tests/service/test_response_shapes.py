@@ -43,10 +43,7 @@ INFER = "/v2/models/nepse-predictor/infer"
 def test_responses_have_their_documented_shape(
     server: Server, method: str, path: str, body, shape: type
 ) -> None:
-    if method == "POST":
-        response = server.post(path, body)
-    else:
-        response = server.client.get(path)
+    response = server.post(path, body) if method == "POST" else server.client.get(path)
     assert response.headers["content-type"].startswith("application/json")
     msgspec.json.decode(response.content, type=shape)
 
