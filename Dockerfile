@@ -110,7 +110,15 @@ RUN python3 /tmp/make_rootfs.py --venv /opt/venv --out /rootfs --user nepse:1000
 # runtime image copies the dependencies and the package in separate layers: a code change
 # leaves the large dependency layer as it is.
 FROM deps AS builder
-COPY service/pyproject.toml /src/service/pyproject.toml
+# A C compiler (and Python's headers where the base's Python came without them) for the
+# package's compiled tree evaluator; only this stage has them.
+# hadolint ignore=DL3008
+RUN headers="" \
+    && if ! python3 -c 'import os, sysconfig, sys; sys.exit(not os.path.isfile(os.path.join(sysconfig.get_paths()["include"], "Python.h")))'; then headers=python3-dev; fi \
+    && apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev ${headers:+"$headers"} \
+    && rm -rf /var/lib/apt/lists/*
+COPY service/pyproject.toml service/setup.py /src/service/
 COPY service/src /src/service/src
 RUN /opt/build-tools/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /tmp/wheels \
         /src/service \
@@ -164,7 +172,7 @@ ENV PATH=/opt/venv/bin:/usr/local/bin:/usr/bin:/bin \
 # variable). Importing ONNX Runtime writes state under $HOME and $TMPDIR: they point at a
 # temporary folder that the check removes, so nothing of it ends up in the image.
 ARG BACKENDS
-RUN ["python3", "-c", "import os, shutil, tempfile\nscratch = tempfile.mkdtemp()\nos.environ.update(HOME=scratch, TMPDIR=scratch)\ntry:\n    import importlib, ssl\n    for name in ['nepse_predictor.cli', 'nepse_predictor.app', 'nepse_predictor.server', 'onnxruntime', 'uvloop', 'httptools', 'redis.asyncio'] + (['xgboost'] if 'xgboost' in os.environ['BACKENDS'] else []):\n        importlib.import_module(name)\n    assert ssl.create_default_context().cert_store_stats()['x509_ca'] > 0, 'no CA certificates'\nfinally:\n    shutil.rmtree(scratch)\n"]
+RUN ["python3", "-c", "import os, shutil, tempfile\nscratch = tempfile.mkdtemp()\nos.environ.update(HOME=scratch, TMPDIR=scratch)\ntry:\n    import importlib, ssl\n    for name in ['nepse_predictor.cli', 'nepse_predictor.app', 'nepse_predictor.server', 'nepse_predictor._trees', 'onnxruntime', 'uvloop', 'httptools', 'redis.asyncio'] + (['xgboost'] if 'xgboost' in os.environ['BACKENDS'] else []):\n        importlib.import_module(name)\n    assert ssl.create_default_context().cert_store_stats()['x509_ca'] > 0, 'no CA certificates'\nfinally:\n    shutil.rmtree(scratch)\n"]
 USER 10001:10001
 WORKDIR /tmp
 EXPOSE 8000

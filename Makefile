@@ -21,7 +21,8 @@ help: ## list the targets
 
 setup: $(VENV)/.installed ## create .venv with nepse-predictor and nepse-gitops installed
 
-$(VENV)/.installed: requirements/dev.txt service/pyproject.toml gitops/pyproject.toml scripts/setup-venv.sh
+$(VENV)/.installed: requirements/dev.txt service/pyproject.toml service/setup.py \
+		service/src/nepse_predictor/_trees.c gitops/pyproject.toml scripts/setup-venv.sh
 	scripts/setup-venv.sh
 
 tools: setup ## install the pinned tools into .tools/ and the Debian packages the tests start

@@ -4,7 +4,8 @@
 
 The servers, each a single process pinned to CPU 0 (wrk is pinned to CPU 1; all on 127.0.0.1):
 
-  ours      `nepse-predictor serve` (ONNX Runtime), NEPSE_ACCESS_LOG=false
+  ours      `nepse-predictor serve` (its default backend, the compiled trees),
+            NEPSE_ACCESS_LOG=false
   naive     bench/apps/naive_joblib_app.py: the chapter's FastAPI + joblib + predict_proba
   mlserver  Seldon MLServer + mlserver-xgboost on the model's model.ubj, in its own virtual
             environment (.tools/bench/mlserver-venv, from bench/requirements-mlserver.txt),
@@ -31,9 +32,9 @@ servers. Steps:
      under 5% of the run), else the least disturbed round. Servers and wrk run at nice -10
      when started as root (--nice), to keep other work on a shared machine out of the way.
 
-  4. physical reference: in process on the server CPU, no server: the model alone (ONNX
-     Runtime as the service runs it, XGBoost's predictor as MLServer runs it) and the
-     service's parsing of the same bodies (bench/serving/reference.py)
+  4. physical reference: in process on the server CPU, no server: the model alone (the
+     service's compiled trees and ONNX Runtime, XGBoost's predictor as MLServer runs it) and
+     the service's parsing of the same bodies (bench/serving/reference.py)
 
 The table shows each number and its ratio to MLServer, nepse-predictor's ratio to the
 hello-world floor and to its model alone, and the goals with PASS/FAIL (bench/serving/

@@ -23,7 +23,10 @@ echo "setup: syncing Python dependencies from requirements/dev.txt"
 # Compiled bytecode, as pip leaves it in the image: without it every process start compiles
 # each module it imports again (PYTHONDONTWRITEBYTECODE keeps it from being cached), which
 # doubles the time to import FastAPI.
-VIRTUAL_ENV=$PWD/.venv .venv/bin/uv pip sync --quiet --compile-bytecode requirements/dev.txt
+# The service is rebuilt every time: its compiled tree evaluator (service/src/nepse_predictor/
+# _trees.c) is built by the package's install, not read from a cache.
+VIRTUAL_ENV=$PWD/.venv .venv/bin/uv pip sync --quiet --compile-bytecode \
+    --reinstall-package nepse-predictor requirements/dev.txt
 .venv/bin/python -m compileall -q service/src gitops/src >/dev/null
 touch .venv/.installed
 echo "setup: ready (.venv/bin/nepse-predictor, .venv/bin/nepse-gitops)"

@@ -1,7 +1,8 @@
 """The physical reference: what the work of a request costs in process, with no server around
-it, on the benchmark's rows and its server CPU. The model alone (ONNX Runtime, as the service
-runs it, and XGBoost's own predictor, as MLServer runs it) and the service's parsing of the
-very bodies wrk sends, each as the best mean of several repeats."""
+it, on the benchmark's rows and its server CPU. The model alone (the service's compiled trees,
+its default backend; ONNX Runtime, its fallback; XGBoost's own predictor, as MLServer runs it)
+and the service's parsing of the very bodies wrk sends, each as the best mean of several
+repeats."""
 
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ def measure_reference(workload: Workload) -> dict[str, Any]:
     from nepse_predictor.model import load_model
     from nepse_predictor.oip_request import parse_infer
 
+    trees = load_model(workload.model_dir, "trees").predict_proba
     onnx = load_model(workload.model_dir, "onnx").predict_proba
     booster = xgboost.Booster(model_file=str(workload.model_dir / "model.ubj"))
     booster.set_param({"nthread": 1})
@@ -54,6 +56,8 @@ def measure_reference(workload: Workload) -> dict[str, Any]:
     os.sched_setaffinity(0, {SERVER_CPU})
     try:
         seconds = {
+            "trees_single": _seconds_per_call(lambda: trees(single)),
+            "trees_batch": _seconds_per_call(lambda: trees(batch)),
             "onnx_single": _seconds_per_call(lambda: onnx(single)),
             "onnx_batch": _seconds_per_call(lambda: onnx(batch)),
             "xgboost_single": _seconds_per_call(lambda: xgb(single)),
@@ -76,6 +80,7 @@ def print_reference(reference: dict[str, Any]) -> None:
     seconds, rows = reference["seconds_per_call"], reference["batch_rows"]
     print(f"\nPhysical reference: in process on CPU {SERVER_CPU}, no server (best of {REPEATS})")
     for label, key in (
+        ("model, compiled trees", "trees"),
         ("model, ONNX Runtime", "onnx"),
         ("model, XGBoost", "xgboost"),
         ("parse the body", "parse"),

@@ -107,8 +107,8 @@ def summarize(
     if ours and reference:
         alone = reference["rows_per_s"]
         of_model = {
-            "batch_of_onnx_alone": ours["batch_rows"] / alone["onnx_batch"],
-            "c1_of_onnx_alone": ours["c1_rps"] / alone["onnx_single"],
+            "batch_of_model_alone": ours["batch_rows"] / alone["trees_batch"],
+            "c1_of_model_alone": ours["c1_rps"] / alone["trees_single"],
         }
     interference = max(servers[key]["load"][run]["disturbance"] for key in servers for run in RUNS)
     return {
@@ -161,8 +161,8 @@ def print_report(summary: dict[str, Any], keys: list[str]) -> None:
     if summary.get("ours_to_model_alone"):
         share = summary["ours_to_model_alone"]
         print(
-            f"nepse-predictor / its model alone in process (ONNX Runtime): batch rows/s "
-            f"{share['batch_of_onnx_alone']:.0%}, c=1 req/s {share['c1_of_onnx_alone']:.0%}"
+            f"nepse-predictor / its model alone in process (compiled trees): batch rows/s "
+            f"{share['batch_of_model_alone']:.0%}, c=1 req/s {share['c1_of_model_alone']:.0%}"
         )
     print(
         f"\nDisturbance by other processes in the reported runs (the larger of: their time on "

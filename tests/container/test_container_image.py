@@ -383,7 +383,7 @@ def test_xgboost_backend_in_the_xgboost_image_gives_the_same_answer(
     # with BACKENDS=onnx,xgboost runs both backends, and they agree.
     row = one_row(trained_model)
     answers = {}
-    for backend in ("onnx", "xgboost"):
+    for backend in ("auto", "onnx", "xgboost"):
         port = free_port()
         with started(
             xgboost_image,
@@ -396,7 +396,11 @@ def test_xgboost_backend_in_the_xgboost_image_gives_the_same_answer(
             status, _, body = http("POST", container.url + "/v1/predict", row)
             assert status == 200, f"{backend}: {body!r}"
             answers[backend] = json.loads(body)["predictions"][0]["probability"]
+            if backend == "auto":  # the image's wheel was built with the compiled trees
+                _, _, ready = http("GET", container.url + "/ready")
+                assert json.loads(ready)["backend"] == "trees", ready
     assert abs(answers["onnx"] - answers["xgboost"]) <= 1e-5, answers
+    assert abs(answers["auto"] - answers["xgboost"]) <= 1e-5, answers
 
 
 @pytest.mark.slow

@@ -55,7 +55,7 @@ def assert_not_ready(server: Server, *in_log: str) -> dict:
 def test_ready_with_a_verified_model(server: Server) -> None:
     assert server.client.get("/health").json() == {"status": "ok"}
     body = server.client.get("/ready").json()
-    assert body == {"ready": True, "model_version": "v1", "backend": "onnx", "track": "canary"}
+    assert body == {"ready": True, "model_version": "v1", "backend": "trees", "track": "canary"}
     assert server.client.get("/v2/health/ready").json() == {"ready": True}
     assert server.client.get("/v2/models/nepse-predictor/ready").json() == {
         "name": "nepse-predictor",
@@ -94,8 +94,17 @@ def test_a_missing_file_is_named(start_server, model_copy: Path) -> None:
 def test_a_corrupt_but_re_signed_onnx_file_is_reported(start_server, model_copy: Path) -> None:
     (model_copy / "model.onnx").write_bytes(b"not an onnx model")
     write_manifest(model_copy)
-    server = start_server(model_copy)
+    server = start_server(model_copy, backend="onnx")
     assert_not_ready(server, str(model_copy / "model.onnx"), "ONNX Runtime cannot load it")
+
+
+def test_a_corrupt_but_re_signed_booster_is_reported_by_the_default_backend(
+    start_server, model_copy: Path
+) -> None:
+    (model_copy / "model.ubj").write_bytes(b"{not a booster")
+    write_manifest(model_copy)
+    server = start_server(model_copy)
+    assert_not_ready(server, str(model_copy / "model.ubj"), "expected a length")
 
 
 def test_a_corrupt_but_re_signed_xgboost_file_is_reported(start_server, model_copy) -> None:

@@ -31,7 +31,7 @@ def test_metrics_count_predictions_by_class_and_describe_the_model(server: Serve
     assert server.post("/v1/predict", {"instances": [example_row()] * 7}).status_code == 200
     assert predicted() == before + 7
     text = server.client.get("/metrics").text
-    assert 'nepse_model_info{backend="onnx",track="canary",version="v1"} 1.0' in text
+    assert 'nepse_model_info{backend="trees",track="canary",version="v1"} 1.0' in text
     assert "nepse_model_ready 1.0" in text
     assert "nepse_redis_errors_total 0.0" in text
     assert 'nepse_cache_events_total{event="hit"} 0.0' in text

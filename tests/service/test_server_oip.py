@@ -34,7 +34,7 @@ def test_model_metadata_describes_inputs_and_outputs(server: Server) -> None:
     meta = server.client.get("/v2/models/nepse-predictor").json()
     assert meta["name"] == "nepse-predictor"
     assert meta["versions"] == ["v1"]
-    assert meta["platform"] == "onnxruntime_onnx"
+    assert meta["platform"] == "xgboost_xgboost"  # the trees of model.ubj, the default backend
     assert meta["inputs"] == [{"name": "features", "datatype": "FP32", "shape": [-1, 10]}]
     assert {o["name"] for o in meta["outputs"]} == {"probability", "label"}
     assert meta["parameters"]["feature_names"] == list(FEATURE_NAMES)

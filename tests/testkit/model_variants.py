@@ -6,8 +6,11 @@ gets a rewritten manifest so that it verifies and loads like any other version.
 - ``one_row_only_model``: a graph that reshapes its input to a single row. Single-row requests
   are answered; batches fail with an ONNX Runtime error (HTTP 500). The release gate, the
   Argo CD tier and the autopilot scenarios use it as the candidate that must be rolled back.
-- ``inverted_model``: the source's graph with its two class probabilities swapped, so every
-  predicted direction is the opposite of the source's: a shadow that disagrees with stable.
+  Its booster (model.ubj) is re-saved as binary:logitraw, a kind the compiled trees do not
+  take, so the default backend (`auto`) serves this graph, defect and all.
+- ``inverted_model``: every prediction is 1 - the source's, so every predicted direction is
+  the opposite: a shadow that disagrees with stable. Both files carry it: the graph ends in
+  ``1 - p``, and the booster's leaf values and base margin are negated.
 """
 
 from __future__ import annotations
@@ -52,13 +55,42 @@ def one_row_only_model(source: Path, target: Path, version: str | None = None) -
     model.ir_version = 8
     shutil.copytree(source, target)
     onnx.save(model, target / "model.onnx")
+    _edit_booster(target, _as_logitraw)
     _finish(target, version)
     return target
 
 
+def _edit_booster(target: Path, change) -> None:
+    """Rewrite the copy's model.ubj through XGBoost's JSON form with ``change`` applied."""
+    import xgboost
+
+    booster_file = target / artifacts.XGBOOST_FILE
+    json_file = target / "booster.json"
+    xgboost.Booster(model_file=str(booster_file)).save_model(str(json_file))
+    model = json.loads(json_file.read_text())
+    change(model)
+    json_file.write_text(json.dumps(model))
+    xgboost.Booster(model_file=str(json_file)).save_model(str(booster_file))
+    json_file.unlink()
+
+
+def _as_logitraw(model: dict) -> None:
+    model["learner"]["objective"]["name"] = "binary:logitraw"
+
+
+def _negated(model: dict) -> None:
+    learner = model["learner"]
+    base = float(str(learner["learner_model_param"]["base_score"]).strip("[]"))
+    learner["learner_model_param"]["base_score"] = f"[{1 - base!r}]"
+    for tree in learner["gradient_booster"]["model"]["trees"]:
+        for node, left in enumerate(tree["left_children"]):
+            if left == -1:
+                tree["split_conditions"][node] = -tree["split_conditions"][node]
+                tree["base_weights"][node] = -tree["base_weights"][node]
+
+
 def inverted_model(source: Path, target: Path, version: str) -> Path:
-    """Copy the model with ``probabilities`` replaced by ``1 - probabilities``: the two classes'
-    columns swap, and with them every predicted direction."""
+    """Copy the model with every probability replaced by ``1 - p``."""
     import onnx
     from onnx import TensorProto, helper
 
@@ -75,6 +107,7 @@ def inverted_model(source: Path, target: Path, version: str) -> Path:
         model.opset_import.append(helper.make_opsetid("", 15))
     onnx.checker.check_model(model)
     onnx.save(model, target / "model.onnx")
+    _edit_booster(target, _negated)
     _finish(target, version)
     return target
 

@@ -11,12 +11,13 @@ NEPSE_MODEL_FALLBACK         under a models root, serve the newest version that 
                              version passed over is logged and reported by /ready and /metrics
 NEPSE_TRACK                  stable | canary | blue | green | shadow | active | preview
                              (default stable), answered in the X-Track header
-NEPSE_BACKEND                onnx (default, ONNX Runtime) | xgboost
+NEPSE_BACKEND                auto (default: trees where the package is compiled, else onnx)
+                             | trees | onnx | xgboost (see model.py)
 NEPSE_REDIS_URL              e.g. redis://127.0.0.1:6379/0; unset: no cache, no prediction log
 NEPSE_MAX_BATCH_ROWS         most rows (or bar series) in one request (default 10000)
 NEPSE_MAX_BARS               most OHLCV bars in one /v1/predict/bars request, all series together
                              (default 50000): bounds the work one request costs; more get 413
-NEPSE_HEAVY_WORKERS          worker processes that parse request bodies over 64 KiB, away from
+NEPSE_HEAVY_WORKERS          worker processes that parse request bodies over 256 KiB, away from
                              the event loop (default 1; 0: a thread in the server process)
 NEPSE_MAX_BODY_BYTES         larger request bodies get 413 (default 8388608, 8 MiB), also after
                              decompressing a gzip or deflate body
@@ -66,7 +67,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from nepse_predictor.tracks import Track
 
-Backend = Literal["onnx", "xgboost"]
+Backend = Literal["auto", "trees", "onnx", "xgboost"]
 
 
 class Settings(BaseSettings):
@@ -80,7 +81,7 @@ class Settings(BaseSettings):
     models_root: Path | None = None
     model_fallback: bool = False
     track: Track = "stable"
-    backend: Backend = "onnx"
+    backend: Backend = "auto"
     redis_url: str | None = None
     max_batch_rows: int = Field(default=10_000, ge=1, le=1_000_000)
     max_bars: int = Field(default=50_000, ge=21, le=10_000_000)

@@ -1,10 +1,17 @@
-"""The loaded model: ONNX Runtime by default, the XGBoost booster as a fallback.
+"""The loaded model, evaluated by one of three backends:
 
-Both backends take float32 rows (rows x features, in `features.FEATURE_NAMES` order) and
-return the probability that the next session closes higher; they agree to 1e-5 (checked at
-training time and in the tests). Nothing here runs at import: `load_model` verifies the model
-directory against its checksum manifest first and then builds the backend. XGBoost is
-imported only when that backend is chosen.
+- `trees`: the service's compiled evaluator (`_trees.c`) over the trees of model.ubj
+  (`tree_ensemble.py`), the fastest at every batch size;
+- `onnx`: ONNX Runtime over model.onnx;
+- `xgboost`: XGBoost's own booster over model.ubj (needs the xgboost extra).
+
+`auto`, the default, is `trees` where the package was built with its compiled part and the
+model is a booster it takes (binary:logistic, numerical splits), and `onnx` otherwise, with the
+reason logged. Every backend takes float32 rows (rows x features, in
+`features.FEATURE_NAMES` order) and returns the probability that the next session closes
+higher; they agree to 1e-5 (checked at training time and in the tests). Nothing here runs at
+import: `load_model` verifies the model directory against its checksum manifest first and then
+builds the backend, importing only that backend's runtime.
 """
 
 from __future__ import annotations
@@ -27,10 +34,27 @@ from nepse_predictor.artifacts import (
 from nepse_predictor.errors import ModelIntegrityError
 from nepse_predictor.features import FEATURE_NAMES
 from nepse_predictor.onnx_export import p_up_of
+from nepse_predictor.tree_ensemble import UnsupportedTrees
 
 log = logging.getLogger("nepse_predictor.model")
 
-BACKENDS = ("onnx", "xgboost")
+BACKENDS = ("auto", "trees", "onnx", "xgboost")
+THREAD_ROWS = {"trees": 4096, "onnx": 512, "xgboost": 512}
+
+
+def compiled_trees_available() -> bool:
+    try:
+        import nepse_predictor._trees  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def resolve_backend(backend: str) -> str:
+    """The backend `auto` stands for here; any other name as it is."""
+    if backend != "auto":
+        return backend
+    return "trees" if compiled_trees_available() else "onnx"
 
 
 @dataclass
@@ -45,6 +69,9 @@ class LoadedModel:
     metadata: dict[str, Any]
     directory: Path
     predict_proba: Callable[[np.ndarray], np.ndarray] = field(repr=False)
+    # Batches above this many rows are predicted on a thread (every backend releases the
+    # interpreter lock for them): about a millisecond of this backend's work.
+    thread_rows: int = 512
 
     @property
     def n_features(self) -> int:
@@ -111,6 +138,18 @@ def _onnx_predictor(path: Path, n_features: int) -> Callable[[np.ndarray], np.nd
     return predict
 
 
+def _trees_predictor(path: Path, n_features: int) -> Callable[[np.ndarray], np.ndarray]:
+    if not compiled_trees_available():
+        raise ModelIntegrityError(
+            "NEPSE_BACKEND=trees needs the package's compiled evaluator, which this install "
+            "lacks (it was built without a C compiler): reinstall with one, or use "
+            "NEPSE_BACKEND=onnx"
+        )
+    from nepse_predictor.tree_ensemble import trees_predictor
+
+    return trees_predictor(path, n_features)
+
+
 def _xgboost_predictor(path: Path) -> Callable[[np.ndarray], np.ndarray]:
     try:
         import xgboost
@@ -132,7 +171,7 @@ def _xgboost_predictor(path: Path) -> Callable[[np.ndarray], np.ndarray]:
     return predict
 
 
-def load_model(model_dir: str | Path | None, backend: str = "onnx") -> LoadedModel:
+def load_model(model_dir: str | Path | None, backend: str = "auto") -> LoadedModel:
     """Verify `model_dir` against its manifest and load it with `backend`.
 
     Raises ModelIntegrityError whose message names the file and the problem.
@@ -144,6 +183,8 @@ def load_model(model_dir: str | Path | None, backend: str = "onnx") -> LoadedMod
         )
     if backend not in BACKENDS:
         raise ModelIntegrityError(f"backend {backend!r} is not one of {', '.join(BACKENDS)}")
+    automatic = backend == "auto"
+    backend = resolve_backend(backend)
     directory = Path(model_dir)
     metadata = verify_model_dir(directory)
     features = tuple(str(name) for name in metadata["features"])
@@ -159,9 +200,17 @@ def load_model(model_dir: str | Path | None, backend: str = "onnx") -> LoadedMod
             f"{directory / 'metadata.json'}: name is {metadata['name']!r}, expected {MODEL_NAME!r}"
         )
     threshold = float(metadata.get("threshold", 0.5))
+    if backend == "trees":
+        try:
+            predict = _trees_predictor(directory / XGBOOST_FILE, len(features))
+        except UnsupportedTrees as exc:
+            if not automatic:
+                raise
+            log.warning("serving with ONNX Runtime (NEPSE_BACKEND=auto): %s", exc)
+            backend = "onnx"
     if backend == "onnx":
         predict = _onnx_predictor(directory / ONNX_FILE, len(features))
-    else:
+    elif backend == "xgboost":
         predict = _xgboost_predictor(directory / XGBOOST_FILE)
 
     # One call on a zero row loads everything lazily initialised, before the first request.
@@ -180,4 +229,5 @@ def load_model(model_dir: str | Path | None, backend: str = "onnx") -> LoadedMod
         metadata=metadata,
         directory=directory,
         predict_proba=predict,
+        thread_rows=THREAD_ROWS[backend],
     )

@@ -21,14 +21,15 @@ from nepse_predictor.heavy_work import HeavyWork
 from nepse_predictor.input_error import InputError
 from nepse_predictor.logging_setup import AccessLog
 from nepse_predictor.metrics import Metrics
-from nepse_predictor.model import LoadedModel, load_model
+from nepse_predictor.model import LoadedModel, load_model, resolve_backend
 
 log = logging.getLogger("nepse_predictor.server")
 
 # Above these sizes the work leaves the event loop, so one large batch never stalls the small
 # requests queued behind it: a body's parsing goes to a worker process (`heavy_work`; it holds
-# the GIL, about 1.5 ms per 256 KiB of tensor data), predicting to a thread (the model runtime
-# releases the GIL, about 2 us per row). Below them the hop would cost more than it saves.
+# the GIL, about 1.5 ms per 256 KiB of tensor data), rendering many rows by hand to a thread;
+# predicting goes to a thread above the model's `thread_rows`. Below them the hop would cost
+# more than it saves.
 OFFLOAD_BYTES = 256 * 1024
 OFFLOAD_ROWS = 256
 
@@ -73,7 +74,7 @@ class ServingState:
         self.version_choice: VersionChoice | None = None  # when serving from a models root
         self.track_header = settings.track.encode()
         self.version_header = b"none"
-        self.metrics.set_model(None, self.track, settings.backend)
+        self.metrics.set_model(None, self.track, resolve_backend(settings.backend))
         self.heavy = HeavyWork(settings.heavy_workers)
 
     async def parse_body(self, parse: Callable[..., Any], body: bytes, *args: Any) -> Any:
@@ -152,7 +153,7 @@ class ServingState:
         self.model = None
         self.model_error = reason
         self.version_header = b"none"
-        self.metrics.set_model(None, self.track, self.settings.backend)
+        self.metrics.set_model(None, self.track, resolve_backend(self.settings.backend))
         log.error(
             "model not loaded; /ready stays false: %s",
             reason,
@@ -224,7 +225,7 @@ class ServingState:
                 fields["cache"] = "hit"
                 return cached
             fields["cache"] = "miss" if sink.available else "bypass"
-        if count > OFFLOAD_ROWS:
+        if count > model.thread_rows:
             probabilities = await asyncio.to_thread(model.predict_proba, rows)
         else:
             probabilities = model.predict_proba(rows)

@@ -25,7 +25,7 @@ from nepse_predictor.routes.paths import ROUTE_INFER, ROUTE_VERSION_INFER
 from nepse_predictor.state import Incoming, Reply, ServingState
 
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
-PLATFORMS = {"onnx": "onnxruntime_onnx", "xgboost": "xgboost_xgboost"}
+PLATFORMS = {"trees": "xgboost_xgboost", "onnx": "onnxruntime_onnx", "xgboost": "xgboost_xgboost"}
 
 EXTENSIONS = ("binary_tensor_data",)
 
