@@ -172,13 +172,14 @@ def test_code_change_reuses_the_dependency_layer(service_image: str, tmp_path: P
         "scripts/container/slim_venv.py",
         "scripts/container/make_rootfs.py",
         "service/pyproject.toml",
+        "service/setup.py",
     ):
         (context / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO_ROOT / rel, context / rel)
     shutil.copytree(
         REPO_ROOT / "service" / "src",
         context / "service" / "src",
-        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"),
+        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "*.so"),
     )
     init = context / "service" / "src" / "nepse_predictor" / "__init__.py"
     init.write_text(init.read_text() + f"\n# cache probe {time.time()}\n")
