@@ -25,7 +25,8 @@ servers. Steps:
   2. start-up: spawn -> first 200 from GET /v2/models/nepse-predictor/ready, polled every 5 ms,
      median of --starts starts (round robin over the servers); every Python server reads
      compiled bytecode, as the image does
-  3. load: all servers up, measured in --rounds rounds; each round gives every server a
+  3. load: all servers up, measured in --rounds rounds, each while the others are stopped
+     (SIGSTOP, so nothing of theirs runs on the server CPU); each round gives every server a
      warm-up, then 1 and 16 connections with one row per request, then 1,000 rows per request
      (4 connections); reported per run: the median (lower middle) by throughput of the rounds
      that other processes did not disturb (their time on CPU 0 and wrk's wait for CPU 1 both

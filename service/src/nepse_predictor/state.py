@@ -4,7 +4,6 @@ the optional Redis sink, and the shared prediction step every endpoint uses."""
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -166,16 +165,6 @@ class ServingState:
 
     async def start(self) -> None:
         self.load()
-        try:
-            await self._start_sink()
-        finally:
-            # What start-up built lives as long as the process: out of the collector's sight,
-            # a full collection under load walks only what requests allocate, not the
-            # framework, the model and the routes, which keeps it from stalling the tail.
-            gc.collect()
-            gc.freeze()
-
-    async def _start_sink(self) -> None:
         if self.settings.redis_url:
             from nepse_predictor.cache import RedisSink  # redis is imported only when used
 
