@@ -137,7 +137,13 @@ def test_a_canary_rollout_steps_its_weights_into_the_virtual_service_in_order(
     assert distinct[:3] == [20, 50, 80] and set(distinct[3:]) <= {100}, distinct
     header_route = [t for t, _, routes in seen if routes[0] == "canary-header"]
     assert header_route, f"the header route never appeared: {seen}"
-    assert virtual_service_weights(cluster, namespace, NAME) == {"stable": 100, "canary": 0}
+    # The controller records the new stable ReplicaSet a moment before it sets the route back.
+    cluster.wait_until(
+        "the route back at 100/0 on the new stable",
+        lambda: virtual_service_weights(cluster, namespace, NAME) == {"stable": 100, "canary": 0},
+        timeout=15,
+        interval=0.2,
+    )
     assert route_names(virtual_service(cluster, namespace, NAME)) == ["weighted"]
     final = rollout(cluster, namespace, NAME)["status"]
     subsets = {
