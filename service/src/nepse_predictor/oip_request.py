@@ -105,7 +105,11 @@ def _where_in_tensor(field: str, document: Any) -> str:
         return ""
     inputs = document.get("inputs")
     tensor_index, index = int(match[1]), int(match[2])
-    if not isinstance(inputs, list) or not isinstance(inputs[tensor_index], dict):
+    if not (
+        isinstance(inputs, list)
+        and tensor_index < len(inputs)
+        and isinstance(inputs[tensor_index], dict)
+    ):
         return ""
     tensor = inputs[tensor_index]
     shape = tensor.get("shape")
