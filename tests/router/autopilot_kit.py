@@ -40,7 +40,9 @@ CANARY_STEPS = [
 GATE = {
     "minRequests": 20,
     "errorRatio": {"max": 0.01, "maxIncrease": 0.005},
-    "p99Seconds": {"max": 0.25, "maxRatio": 1.5},
+    # Both tracks' p99 counts as at least 100 ms: two processes on a shared, busy machine may
+    # differ by one scheduling hiccup; the starved canary waits far longer than that.
+    "p99Seconds": {"max": 0.25, "maxRatio": 1.5, "ratioFloor": 0.1},
     "prometheus": {"trackLabel": "track", "window": "30s"},
 }
 
