@@ -44,7 +44,7 @@ def heavy_body() -> bytes:
         {"open": 100.0, "high": 101.0 + i % 3, "low": 99.0, "close": 100.5, "volume": 1000.0 + i}
         for i in range(MIN_BARS)
     ]
-    count = Settings().max_bars // MIN_BARS
+    count = Settings.from_environment().max_bars // MIN_BARS
     return orjson.dumps({"series": [{"symbol": f"S{i}", "bars": bars} for i in range(count)]})
 
 
@@ -145,7 +145,10 @@ def main() -> int:
 
     workers = env["NEPSE_HEAVY_WORKERS"]
     print(f"NEPSE_HEAVY_WORKERS={workers}")
-    print(f"heavy request: {len(body) / 1e6:.1f} MB, {Settings().max_bars} bars (NEPSE_MAX_BARS)")
+    print(
+        f"heavy request: {len(body) / 1e6:.1f} MB, "
+        f"{Settings.from_environment().max_bars} bars (NEPSE_MAX_BARS)"
+    )
     print(f"  {statistics.median(heavy) * 1000:.0f} ms each (median of {len(heavy)}); CPU of the")
     print(
         f"  server and its workers: {cpu / max(len(heavy), 1) * 1000:.0f} ms per heavy request "

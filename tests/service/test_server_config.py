@@ -31,7 +31,7 @@ def test_settings_come_from_nepse_variables(monkeypatch, tmp_path: Path) -> None
     monkeypatch.setenv("NEPSE_MAX_BATCH_ROWS", "7")
     monkeypatch.setenv("NEPSE_REDIS_URL", "  ")
     monkeypatch.setenv("MODEL_PATH", str(tmp_path))
-    settings = Settings()
+    settings = Settings.from_environment()
     assert (settings.track, settings.backend, settings.max_batch_rows) == ("shadow", "xgboost", 7)
     assert settings.redis_url is None
     assert settings.model_dir == tmp_path
@@ -63,6 +63,32 @@ def test_a_bad_setting_stops_serve_with_its_name(variable: str, value: str) -> N
 def test_a_bad_port_is_refused() -> None:
     done = serve("--port", "70000")
     assert done.returncode == 2 and "--port 70000" in done.stderr
+
+
+def test_a_bad_port_from_the_environment_is_named_by_its_variable() -> None:
+    done = serve(env={"NEPSE_PORT": "tcp://10.0.0.1:80"})
+    assert done.returncode == 2
+    assert "NEPSE_PORT='tcp://10.0.0.1:80'" in done.stderr and "--port" not in done.stderr
+
+
+def test_variables_that_are_not_settings_are_ignored() -> None:
+    # What a Kubernetes Service named nepse-predictor injects into every pod of its namespace.
+    environ = {"NEPSE_PREDICTOR_PORT": "tcp://10.0.0.1:80", "NEPSE_PREDICTOR_SERVICE_HOST": "x"}
+    assert Settings.from_environment(environ) == Settings()
+
+
+def test_serve_help_lists_every_setting_with_its_description() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "nepse_predictor.cli", "serve", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0
+    help_text = " ".join(done.stdout.split())
+    for name, field in Settings.model_fields.items():
+        assert f"NEPSE_{name.upper()}" in help_text
+        assert " ".join(field.description.split()) in help_text
 
 
 def test_a_port_in_use_exits_with_an_error(trained_model: Path) -> None:

@@ -79,7 +79,7 @@ async def _error_reply(request: Request, exc: Exception) -> Response:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings if settings is not None else Settings()
+    settings = settings if settings is not None else Settings.from_environment()
     state = ServingState(settings)
 
     @asynccontextmanager

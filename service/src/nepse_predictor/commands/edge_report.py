@@ -5,11 +5,7 @@ from __future__ import annotations
 import argparse
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "edge-report",
-        help="measure the edge (onnxruntime + numpy only) predictor in a fresh process",
-    )
+def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model_dir")
     parser.set_defaults(handler=run)
 

@@ -5,12 +5,10 @@ from __future__ import annotations
 import argparse
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "fetch-model",
-        help="download a model directory and verify every checksum",
-        description="Fetch <url>/checksums.sha256 and every file it lists into --dest; refuse "
-        "anything that does not match. --sha256 pins the manifest itself.",
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Fetch <url>/checksums.sha256 and every file it lists into --dest; refuse "
+        "anything that does not match. --sha256 pins the manifest itself."
     )
     parser.add_argument("--url", required=True, help="model directory URL (http, https, file)")
     parser.add_argument("--dest", required=True, help="directory to create")

@@ -86,12 +86,8 @@ def _add_change(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", choices=("text", "json"), default="text")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "predictions",
-        help="list, export, count and void-mark logged predictions",
-        description=__doc__.split("\n\n")[0],
-    )
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.description = __doc__.split("\n\n")[0]
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     p = sub.add_parser("list", help="the newest selected entries")

@@ -8,13 +8,11 @@ from pathlib import Path
 from nepse_predictor.errors import UserError
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(parser: argparse.ArgumentParser) -> None:
     from nepse_predictor.sample_data import LISTED_SYMBOLS, SAMPLE_DAYS, SAMPLE_SEED
 
-    parser = subparsers.add_parser(
-        "sample-data",
-        help="write synthetic NEPSE-like OHLCV data",
-        description="Deterministic synthetic data (not real market data) for trying things out.",
+    parser.description = (
+        "Deterministic synthetic data (not real market data) for trying things out."
     )
     parser.add_argument("--out", required=True, help="CSV file to write")
     parser.add_argument("--symbols", nargs="+", choices=sorted(LISTED_SYMBOLS), metavar="SYMBOL")

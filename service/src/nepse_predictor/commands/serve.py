@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import textwrap
 from pathlib import Path
 
 from nepse_predictor.errors import UserError
@@ -12,16 +13,17 @@ from nepse_predictor.errors import UserError
 DEFAULT_MODELS_ROOT = Path("models")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "serve",
-        help="serve predictions over HTTP (FastAPI + uvicorn)",
-        description=(
-            "Serve the model over HTTP: /v1/predict, /v1/predict/bars, the Open Inference "
-            "Protocol v2 routes, /health, /ready and /metrics. Settings come from NEPSE_* "
-            "environment variables (see nepse_predictor.config); options here override them."
-        ),
+def register(parser: argparse.ArgumentParser) -> None:
+    from nepse_predictor.config import settings_help
+
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.description = textwrap.fill(
+        "Serve the model over HTTP: /v1/predict, /v1/predict/bars, the Open Inference "
+        "Protocol v2 routes, /health, /ready and /metrics. Settings come from NEPSE_* "
+        "environment variables (below); options here override them.",
+        79,
     )
+    parser.epilog = settings_help()
     parser.add_argument(
         "--model-dir",
         type=Path,
@@ -90,17 +92,20 @@ def run(args: argparse.Namespace) -> int:
 
     from nepse_predictor.config import Settings, describe_settings_error
 
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        raise UserError(f"invalid setting: {describe_settings_error(exc)}") from None
-    overrides: dict[str, object] = {}
-    if args.host:
-        overrides["host"] = args.host
-    if args.port is not None:
-        if not 0 <= args.port <= 65535:
-            raise UserError(f"--port {args.port}: must be between 0 and 65535")
-        overrides["port"] = args.port
+    options = {"host": "--host", "port": "--port"}
+    overrides: dict[str, object] = {
+        name: getattr(args, name) for name in options if getattr(args, name) is not None
+    }
+
+    def settings_with(overrides: dict[str, object]) -> Settings:
+        try:
+            return Settings.from_environment(**overrides)
+        except ValidationError as exc:
+            given = {name: option for name, option in options.items() if name in overrides}
+            message = describe_settings_error(exc, given)
+            raise UserError(f"invalid setting: {message}") from None
+
+    settings = settings_with(overrides)
     requested = args.model_dir
     if requested is None and settings.model_dir is not None:
         requested = settings.model_dir
@@ -116,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
     overrides["models_root"] = models_root
     if args.model_fallback:
         overrides["model_fallback"] = True
-    settings = settings.model_copy(update=overrides)
+    settings = settings_with(overrides)
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
 
     from nepse_predictor.server import serve

@@ -9,14 +9,10 @@ from nepse_predictor.errors import UserError
 from nepse_predictor.tracks import TRACKS
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "shadow-report",
-        help="compare two tracks' logged predictions (agreement, |Δp|, latency)",
-        description=(
-            "Pair the predictions two release tracks logged to the Redis prediction stream by "
-            "request id; write shadow-report.md, shadow-report.png and shadow-report.json."
-        ),
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Pair the predictions two release tracks logged to the Redis prediction stream by "
+        "request id; write shadow-report.md, shadow-report.png and shadow-report.json."
     )
     parser.add_argument("--redis-url", required=True, help="e.g. redis://127.0.0.1:6379/0")
     parser.add_argument("--baseline", default="stable", choices=TRACKS, help="default stable")

@@ -6,12 +6,10 @@ import argparse
 import json
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "train",
-        help="train the next-session direction model",
-        description="Train on a price-history CSV (default: the bundled synthetic sample) and "
-        "write <out>/<version>/ with the XGBoost model, its ONNX export, metadata and checksums.",
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Train on a price-history CSV (default: the bundled synthetic sample) and "
+        "write <out>/<version>/ with the XGBoost model, its ONNX export, metadata and checksums."
     )
     parser.add_argument("--data", help="OHLCV CSV (Date, Open, High, Low, Close, Volume[, Symbol])")
     parser.add_argument("--out", default="models", help="root folder for model versions")

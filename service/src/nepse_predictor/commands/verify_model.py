@@ -6,10 +6,7 @@ import argparse
 import json
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "verify-model", help="verify a model directory's checksums and print its metadata"
-    )
+def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model_dir")
     parser.add_argument(
         "--print-manifest-sha256",
