@@ -12,7 +12,8 @@ NAME=${NEPSE_CLUSTER_NAME:-nepse}
 export KWOK_WORKDIR=$STATE/kwok
 CLUSTER=$KWOK_WORKDIR/clusters/$NAME
 
-log() { printf '[cluster-down] %s\n' "$*" >&2; }
+# shellcheck source=scripts/lib/log.sh
+. "$ROOT/scripts/lib/log.sh"
 
 if [[ ! -e $STATE ]]; then
   log "nothing to remove in $STATE"

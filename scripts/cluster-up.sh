@@ -25,9 +25,8 @@ NODES=${NEPSE_CLUSTER_NODES:-3}
 KUBECONFIG_PATH=$STATE/kubeconfig
 export KWOK_WORKDIR=$STATE/kwok
 
-START=$SECONDS
-log() { printf '[cluster-up %3ds] %s\n' "$((SECONDS - START))" "$*" >&2; }
-die() { printf 'cluster-up: error: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=scripts/lib/log.sh
+. "$ROOT/scripts/lib/log.sh"
 
 for tool in kwokctl kwok kubectl etcd kube-apiserver kube-controller-manager kube-scheduler; do
   [[ -x $BIN/$tool ]] || die "$BIN/$tool is missing: run scripts/install-tools.sh first"

@@ -12,12 +12,12 @@ force=0
 case "${1:-}" in
     --force) force=1 ;;
     "") ;;
-    *) nepse_die "unknown argument '$1' (expected --force or nothing)" ;;
+    *) die "unknown argument '$1' (expected --force or nothing)" ;;
 esac
 nepse_require podman
 
 if [ "$force" -eq 0 ] && podman image exists "$NEPSE_REDIS_IMAGE"; then
-    nepse_log "$NEPSE_REDIS_IMAGE exists; keeping it (use --force to rebuild)"
+    log "$NEPSE_REDIS_IMAGE exists; keeping it (use --force to rebuild)"
     exit 0
 fi
 "$NEPSE_REPO_ROOT/scripts/container/build-base.sh"
@@ -27,4 +27,4 @@ podman build --quiet --format docker --layers \
     -f "$NEPSE_REPO_ROOT/scripts/container/redis/Containerfile" \
     -t "$NEPSE_REDIS_IMAGE" \
     "$NEPSE_REPO_ROOT/scripts/container/redis" >/dev/null
-nepse_log "built $NEPSE_REDIS_IMAGE"
+log "built $NEPSE_REDIS_IMAGE"
