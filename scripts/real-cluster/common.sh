@@ -44,6 +44,8 @@ SYSCTLS=(vm.overcommit_memory kernel.panic kernel.panic_on_oops)
 
 # shellcheck source=scripts/lib/processes.sh
 . "$NEPSE_ROOT/scripts/lib/processes.sh"
+# shellcheck source=scripts/lib/cluster.sh
+. "$NEPSE_ROOT/scripts/lib/cluster.sh"
 
 in_node() { nsenter --net="/run/netns/$NETNS" "$@"; }
 kubectl() { "$BIN/kubectl" --kubeconfig "$KUBECONFIG_PATH" "$@"; }
