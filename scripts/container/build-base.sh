@@ -11,19 +11,8 @@ set -euo pipefail
 # shellcheck source=scripts/container/env.sh
 . "$(dirname "$0")/env.sh"
 
-force=0
-case "${1:-}" in
-    --force) force=1 ;;
-    "") ;;
-    *) die "unknown argument '$1' (expected --force or nothing)" ;;
-esac
-
 nepse_require podman debootstrap tar awk
-
-if [ "$force" -eq 0 ] && podman image exists "$NEPSE_BASE_IMAGE"; then
-    log "$NEPSE_BASE_IMAGE exists; keeping it (use --force to rebuild)"
-    exit 0
-fi
+keep_existing_image "$NEPSE_BASE_IMAGE" "$@"
 [ "$(id -u)" -eq 0 ] || die "debootstrap needs root"
 
 start=$(date +%s.%N)

@@ -8,18 +8,8 @@ set -euo pipefail
 # shellcheck source=scripts/container/env.sh
 . "$(dirname "$0")/env.sh"
 
-force=0
-case "${1:-}" in
-    --force) force=1 ;;
-    "") ;;
-    *) die "unknown argument '$1' (expected --force or nothing)" ;;
-esac
 nepse_require podman
-
-if [ "$force" -eq 0 ] && podman image exists "$NEPSE_REDIS_IMAGE"; then
-    log "$NEPSE_REDIS_IMAGE exists; keeping it (use --force to rebuild)"
-    exit 0
-fi
+keep_existing_image "$NEPSE_REDIS_IMAGE" "$@"
 "$NEPSE_REPO_ROOT/scripts/container/build-base.sh"
 
 podman build --quiet --format docker --layers \

@@ -40,3 +40,18 @@ nepse_require() {
             || die "'$tool' not found; run 'make tools' (scripts/install-tools.sh)"
     done
 }
+
+# keep_existing_image IMAGE [--force]: what an image-building script does with its argument.
+# Without --force, an IMAGE that exists already is kept: it says so and exits 0.
+keep_existing_image() {
+    local image=$1
+    case "${2:-}" in
+        --force) return 0 ;;
+        "") ;;
+        *) die "unknown argument '$2' (expected --force or nothing)" ;;
+    esac
+    if podman image exists "$image"; then
+        log "$image exists; keeping it (use --force to rebuild)"
+        exit 0
+    fi
+}
