@@ -49,7 +49,7 @@ lint: setup ## ruff, yamllint, hadolint, actionlint, shellcheck; kube-score and 
 	$(BIN)/yamllint --strict .
 	$(BIN)/hadolint Dockerfile
 	$(WITH_TOOLS) actionlint .github/workflows/*.yml
-	shellcheck scripts/*.sh scripts/lib/*.sh scripts/container/*.sh scripts/real-cluster/*.sh scripts/argocd/*.sh .ci/run
+	shellcheck scripts/*.sh scripts/lib/*.sh scripts/cluster/*.sh scripts/container/*.sh scripts/real-cluster/*.sh scripts/argocd/*.sh .ci/run
 	$(WITH_TOOLS) $(BIN)/python scripts/chart_policy.py
 
 test-unit: setup ## service, gitops and tooling tests (real uvicorn, redis-server, git, helm)

@@ -4,15 +4,8 @@
 # Uses the same NEPSE_CLUSTER_DIR / NEPSE_CLUSTER_NAME as scripts/cluster-up.sh.
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-TOOLS=${NEPSE_TOOLS_DIR:-$ROOT/.tools}
-BIN=$TOOLS/bin
-STATE=${NEPSE_CLUSTER_DIR:-$TOOLS/cluster}
-NAME=${NEPSE_CLUSTER_NAME:-nepse}
-export KWOK_WORKDIR=$STATE/kwok
-CLUSTER=$KWOK_WORKDIR/clusters/$NAME
-
-log() { printf '[cluster-down] %s\n' "$*" >&2; }
+# shellcheck source=scripts/cluster/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/cluster/common.sh"
 
 if [[ ! -e $STATE ]]; then
   log "nothing to remove in $STATE"
@@ -43,7 +36,7 @@ if [[ -x $BIN/kwokctl && -d $CLUSTER ]]; then
   args=()
   [[ -f $STATE/kwokctl.yaml ]] && args=(--config "$STATE/kwokctl.yaml")
   if ! "$BIN/kwokctl" "${args[@]}" --name "$NAME" delete cluster \
-    --kubeconfig "$STATE/kubeconfig" >"$STATE/kwokctl-delete.log" 2>&1; then
+    --kubeconfig "$KUBECONFIG_PATH" >"$STATE/kwokctl-delete.log" 2>&1; then
     log "kwokctl delete cluster failed; stopping the processes from their pid files"
     tail -n 5 "$STATE/kwokctl-delete.log" >&2 || true
   fi

@@ -16,18 +16,9 @@
 #   NEPSE_CLUSTER_NODES  number of fake nodes (default: 3)
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-TOOLS=${NEPSE_TOOLS_DIR:-$ROOT/.tools}
-BIN=$TOOLS/bin
-STATE=${NEPSE_CLUSTER_DIR:-$TOOLS/cluster}
-NAME=${NEPSE_CLUSTER_NAME:-nepse}
+# shellcheck source=scripts/cluster/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/cluster/common.sh"
 NODES=${NEPSE_CLUSTER_NODES:-3}
-KUBECONFIG_PATH=$STATE/kubeconfig
-export KWOK_WORKDIR=$STATE/kwok
-
-START=$SECONDS
-log() { printf '[cluster-up %3ds] %s\n' "$((SECONDS - START))" "$*" >&2; }
-die() { printf 'cluster-up: error: %s\n' "$*" >&2; exit 1; }
 
 for tool in kwokctl kwok kubectl etcd kube-apiserver kube-controller-manager kube-scheduler; do
   [[ -x $BIN/$tool ]] || die "$BIN/$tool is missing: run scripts/install-tools.sh first"
@@ -36,17 +27,7 @@ done
 # shellcheck source=/dev/null
 . "$TOOLS/versions.env"
 
-kubectl() { "$BIN/kubectl" --kubeconfig "$KUBECONFIG_PATH" "$@"; }
-
-if [[ -f $KUBECONFIG_PATH ]] && kubectl get --raw /readyz >/dev/null 2>&1; then
-  log "cluster '$NAME' is already up"
-  echo "$KUBECONFIG_PATH"
-  exit 0
-fi
-if [[ -e $STATE ]]; then
-  log "removing what is left of an earlier cluster in $STATE"
-  "$ROOT/scripts/cluster-down.sh" >&2
-fi
+reuse_or_clear "cluster '$NAME'" "$NEPSE_ROOT/scripts/cluster-down.sh"
 
 mkdir -p "$STATE"
 cat >"$STATE/kwokctl.yaml" <<YAML
@@ -76,7 +57,7 @@ if ! "$BIN/kwokctl" --config "$STATE/kwokctl.yaml" --name "$NAME" create cluster
   --extra-args kube-controller-manager=horizontal-pod-autoscaler-sync-period=3s \
   >"$STATE/kwokctl-create.log" 2>&1; then
   tail -n 30 "$STATE/kwokctl-create.log" >&2
-  for f in "$KWOK_WORKDIR/clusters/$NAME/logs/"*.log; do
+  for f in "$CLUSTER/logs/"*.log; do
     [[ -f $f ]] && { echo "--- $f" >&2; tail -n 15 "$f" >&2; }
   done
   die "kwokctl could not start the cluster (state kept in $STATE; scripts/cluster-down.sh removes it)"

@@ -92,9 +92,8 @@ APT_PACKAGES_NO_RECOMMENDS=(podman buildah runc netavark aardvark-dns iptables c
 APT_NO_SERVICE=(prometheus)
 
 # ---- helpers -----------------------------------------------------------------------------
-START=$SECONDS
-log() { printf '[install-tools %3ds] %s\n' "$((SECONDS - START))" "$*"; }
-die() { printf 'install-tools: error: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=scripts/lib/log.sh
+. "$ROOT/scripts/lib/log.sh"
 
 stamp_matches() { [[ -f $STAMPS/$1 && "$(<"$STAMPS/$1")" == "$2" ]]; }
 stamp_write() { printf '%s\n' "$2" >"$STAMPS/$1"; }

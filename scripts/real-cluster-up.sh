@@ -41,15 +41,7 @@ for tool in containerd containerd-shim-runc-v2 runc ctr nsenter ip nft openssl p
 done
 [[ -x /usr/lib/cni/bridge ]] || die "the CNI plugins are missing: run 'make tools' first"
 
-if [[ -f $KUBECONFIG_PATH ]] && kubectl get --raw /readyz >/dev/null 2>&1; then
-  log "the real cluster is already up"
-  echo "$KUBECONFIG_PATH"
-  exit 0
-fi
-if [[ -e $STATE ]]; then
-  log "removing what is left of an earlier cluster in $STATE"
-  "$here/real-cluster-down.sh" >&2
-fi
+reuse_or_clear "the real cluster" "$here/real-cluster-down.sh"
 if ip netns list 2>/dev/null | grep -qw "$NETNS"; then
   die "network namespace $NETNS exists but $STATE does not: it is not ours to reuse or remove"
 fi

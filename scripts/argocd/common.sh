@@ -28,5 +28,5 @@ KWOK_CLUSTER_KUBECONFIG=${NEPSE_CLUSTER_DIR:-$TOOLS/cluster}/kubeconfig
 
 # shellcheck source=scripts/lib/processes.sh
 . "$NEPSE_ROOT/scripts/lib/processes.sh"
-
-cluster_answers() { [[ -f $1 ]] && "$BIN/kubectl" --kubeconfig "$1" get --raw /readyz >/dev/null 2>&1; }
+# shellcheck source=scripts/lib/cluster.sh
+. "$NEPSE_ROOT/scripts/lib/cluster.sh"

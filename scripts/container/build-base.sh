@@ -11,20 +11,9 @@ set -euo pipefail
 # shellcheck source=scripts/container/env.sh
 . "$(dirname "$0")/env.sh"
 
-force=0
-case "${1:-}" in
-    --force) force=1 ;;
-    "") ;;
-    *) nepse_die "unknown argument '$1' (expected --force or nothing)" ;;
-esac
-
 nepse_require podman debootstrap tar awk
-
-if [ "$force" -eq 0 ] && podman image exists "$NEPSE_BASE_IMAGE"; then
-    nepse_log "$NEPSE_BASE_IMAGE exists; keeping it (use --force to rebuild)"
-    exit 0
-fi
-[ "$(id -u)" -eq 0 ] || nepse_die "debootstrap needs root"
+keep_existing_image "$NEPSE_BASE_IMAGE" "$@"
+[ "$(id -u)" -eq 0 ] || die "debootstrap needs root"
 
 start=$(date +%s.%N)
 mkdir -p "$NEPSE_CONTAINER_CACHE"
@@ -33,10 +22,10 @@ rootfs="$workdir/rootfs"
 cleanup() { rm -rf "$workdir"; }
 trap cleanup EXIT
 
-nepse_log "debootstrap --variant=minbase $NEPSE_DEBIAN_SUITE from $NEPSE_DEBIAN_MIRROR"
+log "debootstrap --variant=minbase $NEPSE_DEBIAN_SUITE from $NEPSE_DEBIAN_MIRROR"
 debootstrap --variant=minbase "$NEPSE_DEBIAN_SUITE" "$rootfs" "$NEPSE_DEBIAN_MIRROR" \
     >"$workdir/debootstrap.log" 2>&1 \
-    || { tail -n 30 "$workdir/debootstrap.log" >&2; nepse_die "debootstrap failed"; }
+    || { tail -n 30 "$workdir/debootstrap.log" >&2; die "debootstrap failed"; }
 
 # Package sources: the release, its updates and the security archive.
 security_mirror="${NEPSE_DEBIAN_SECURITY_MIRROR:-${NEPSE_DEBIAN_MIRROR%/debian}/debian-security}"
@@ -79,7 +68,7 @@ find "$rootfs/usr/share/doc" -mindepth 1 -type d -empty -delete
 : >"$rootfs/etc/resolv.conf"
 rm -f "$rootfs/etc/machine-id" "$rootfs/var/lib/dbus/machine-id"
 
-nepse_log "importing as $NEPSE_BASE_IMAGE"
+log "importing as $NEPSE_BASE_IMAGE"
 tar --numeric-owner --xattrs -C "$rootfs" -cf "$workdir/rootfs.tar" .
 created=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 podman import \

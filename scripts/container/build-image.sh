@@ -25,15 +25,15 @@ tag_given=0
 extra=()
 while [ $# -gt 0 ]; do
     case "$1" in
-        --tag) [ $# -ge 2 ] || nepse_die "--tag needs an image name"; tag="$2"; tag_given=1
+        --tag) [ $# -ge 2 ] || die "--tag needs an image name"; tag="$2"; tag_given=1
             shift 2 ;;
-        --backends) [ $# -ge 2 ] || nepse_die "--backends needs a list (onnx or onnx,xgboost)"
+        --backends) [ $# -ge 2 ] || die "--backends needs a list (onnx or onnx,xgboost)"
             backends="$2"; shift 2 ;;
         --bake-model) bake=1; shift ;;
         --gitops) dockerfile=gitops/Dockerfile; shift ;;
         --no-cache) extra+=(--no-cache); shift ;;
         --) shift; extra+=("$@"); break ;;
-        *) nepse_die "unknown argument '$1' (see the usage at the top of $0)" ;;
+        *) die "unknown argument '$1' (see the usage at the top of $0)" ;;
     esac
 done
 
@@ -43,7 +43,7 @@ fi
 
 nepse_require podman git awk
 [ -r "$NEPSE_CA_BUNDLE" ] \
-    || nepse_die "CA bundle '$NEPSE_CA_BUNDLE' is not readable (set NEPSE_CA_BUNDLE); pip needs it"
+    || die "CA bundle '$NEPSE_CA_BUNDLE' is not readable (set NEPSE_CA_BUNDLE); pip needs it"
 "$NEPSE_REPO_ROOT/scripts/container/build-base.sh"
 
 revision=$(git -C "$NEPSE_REPO_ROOT" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)

@@ -8,18 +8,8 @@ set -euo pipefail
 # shellcheck source=scripts/container/env.sh
 . "$(dirname "$0")/env.sh"
 
-force=0
-case "${1:-}" in
-    --force) force=1 ;;
-    "") ;;
-    *) nepse_die "unknown argument '$1' (expected --force or nothing)" ;;
-esac
 nepse_require podman
-
-if [ "$force" -eq 0 ] && podman image exists "$NEPSE_REDIS_IMAGE"; then
-    nepse_log "$NEPSE_REDIS_IMAGE exists; keeping it (use --force to rebuild)"
-    exit 0
-fi
+keep_existing_image "$NEPSE_REDIS_IMAGE" "$@"
 "$NEPSE_REPO_ROOT/scripts/container/build-base.sh"
 
 podman build --quiet --format docker --layers \
@@ -27,4 +17,4 @@ podman build --quiet --format docker --layers \
     -f "$NEPSE_REPO_ROOT/scripts/container/redis/Containerfile" \
     -t "$NEPSE_REDIS_IMAGE" \
     "$NEPSE_REPO_ROOT/scripts/container/redis" >/dev/null
-nepse_log "built $NEPSE_REDIS_IMAGE"
+log "built $NEPSE_REDIS_IMAGE"

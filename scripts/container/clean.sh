@@ -13,7 +13,7 @@ all=0
 case "${1:-}" in
     --all) all=1 ;;
     "") ;;
-    *) nepse_die "unknown argument '$1' (expected --all or nothing)" ;;
+    *) die "unknown argument '$1' (expected --all or nothing)" ;;
 esac
 
 mapfile -t images < <(podman images --format '{{.Repository}}:{{.Tag}}' \
@@ -24,8 +24,8 @@ fi
 for image in "${images[@]}"; do
     if podman image exists "$image"; then
         podman rmi --force "$image" >/dev/null
-        nepse_log "removed $image"
+        log "removed $image"
     fi
 done
 podman image prune --force >/dev/null
-nepse_log "removed untagged build layers"
+log "removed untagged build layers"

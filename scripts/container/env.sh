@@ -30,19 +30,28 @@ export NEPSE_CA_BUNDLE="${NEPSE_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
 export NEPSE_CONTAINER_CACHE="${NEPSE_CONTAINER_CACHE:-$NEPSE_REPO_ROOT/.cache/container}"
 export NEPSE_PODMAN_SOCKET="${NEPSE_PODMAN_SOCKET:-$NEPSE_CONTAINER_CACHE/podman.sock}"
 
-nepse_log() {
-    printf '%s: %s\n' "$(basename "$0")" "$*" >&2
-}
-
-nepse_die() {
-    nepse_log "error: $*"
-    exit 1
-}
+# shellcheck source=scripts/lib/log.sh
+. "$NEPSE_REPO_ROOT/scripts/lib/log.sh"
 
 nepse_require() {
     local tool
     for tool in "$@"; do
         command -v "$tool" >/dev/null 2>&1 \
-            || nepse_die "'$tool' not found; run 'make tools' (scripts/install-tools.sh)"
+            || die "'$tool' not found; run 'make tools' (scripts/install-tools.sh)"
     done
+}
+
+# keep_existing_image IMAGE [--force]: what an image-building script does with its argument.
+# Without --force, an IMAGE that exists already is kept: it says so and exits 0.
+keep_existing_image() {
+    local image=$1
+    case "${2:-}" in
+        --force) return 0 ;;
+        "") ;;
+        *) die "unknown argument '$2' (expected --force or nothing)" ;;
+    esac
+    if podman image exists "$image"; then
+        log "$image exists; keeping it (use --force to rebuild)"
+        exit 0
+    fi
 }

@@ -36,7 +36,7 @@ case "${1:-}" in
     start)
         nepse_require podman curl
         if pid=$(running_pid) && answers; then
-            nepse_log "already running (pid $pid)"
+            log "already running (pid $pid)"
         else
             mkdir -p "$(dirname "$NEPSE_PODMAN_SOCKET")"
             rm -f "$NEPSE_PODMAN_SOCKET"
@@ -46,11 +46,11 @@ case "${1:-}" in
             for _ in $(seq 1 100); do
                 answers && break
                 kill -0 "$(cat "$pidfile")" 2>/dev/null \
-                    || { tail -n 20 "$logfile" >&2; nepse_die "podman system service exited"; }
+                    || { tail -n 20 "$logfile" >&2; die "podman system service exited"; }
                 sleep 0.1
             done
-            answers || nepse_die "no answer on $NEPSE_PODMAN_SOCKET after 10 s (log: $logfile)"
-            nepse_log "started (pid $(cat "$pidfile"))"
+            answers || die "no answer on $NEPSE_PODMAN_SOCKET after 10 s (log: $logfile)"
+            log "started (pid $(cat "$pidfile"))"
         fi
         echo "DOCKER_HOST=unix://$NEPSE_PODMAN_SOCKET"
         ;;
@@ -62,9 +62,9 @@ case "${1:-}" in
                 sleep 0.1
             done
             kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
-            nepse_log "stopped (pid $pid)"
+            log "stopped (pid $pid)"
         else
-            nepse_log "not running"
+            log "not running"
         fi
         rm -f "$pidfile" "$NEPSE_PODMAN_SOCKET"
         ;;
@@ -77,6 +77,6 @@ case "${1:-}" in
         fi
         ;;
     *)
-        nepse_die "usage: $0 start|stop|status"
+        die "usage: $0 start|stop|status"
         ;;
 esac

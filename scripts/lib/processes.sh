@@ -1,6 +1,6 @@
 # shellcheck shell=bash disable=SC2153  # LOGS and PIDS are set by the sourcing script
 # Helpers for scripts that start local servers and stop exactly what they started; source it
-# after setting LOGS and PIDS (folders) and, optionally, START (the script's start time).
+# after setting LOGS and PIDS (folders). It sources scripts/lib/log.sh (log, die) too.
 #
 # spawn NAME [--netns NS] CMD...  CMD in the background in its own session (inside network
 #                                 namespace NS), output in $LOGS/NAME.log, PID in
@@ -12,9 +12,8 @@
 # wait_serving NAME SECONDS CMD... the same, but fails at once when NAME's process has exited
 # free_port                       a free TCP port on 127.0.0.1
 
-START=${START:-$SECONDS}
-log() { printf '[%s %3ds] %s\n' "$(basename "$0" .sh)" "$((SECONDS - START))" "$*" >&2; }
-die() { printf '%s: error: %s\n' "$(basename "$0" .sh)" "$*" >&2; exit 1; }
+# shellcheck source=scripts/lib/log.sh
+. "$(dirname "${BASH_SOURCE[0]}")/log.sh"
 
 spawn() {
   local name=$1; shift

@@ -44,9 +44,27 @@ SYSCTLS=(vm.overcommit_memory kernel.panic kernel.panic_on_oops)
 
 # shellcheck source=scripts/lib/processes.sh
 . "$NEPSE_ROOT/scripts/lib/processes.sh"
+# shellcheck source=scripts/lib/cluster.sh
+. "$NEPSE_ROOT/scripts/lib/cluster.sh"
 
 in_node() { nsenter --net="/run/netns/$NETNS" "$@"; }
 kubectl() { "$BIN/kubectl" --kubeconfig "$KUBECONFIG_PATH" "$@"; }
+
+# role_binding NAME ROLE USER [NAMESPACE]: a YAML document (with its leading ---) that grants
+# the ClusterRole ROLE to USER, a certificate identity; given NAMESPACE, the Role ROLE there.
+role_binding() {
+  local name=$1 role=$2 user=$3 namespace=${4:-} kind=ClusterRole
+  [[ -z $namespace ]] || kind=Role
+  cat <<YAML
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ${kind}Binding
+metadata: {name: $name${namespace:+, namespace: $namespace}}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: $kind, name: $role}
+subjects:
+  - {apiGroup: rbac.authorization.k8s.io, kind: User, name: $user}
+YAML
+}
 
 # The cgroup hierarchies (v1 controllers and the unified one) the kubelet makes kubepods in.
 cgroup_roots() {

@@ -172,18 +172,6 @@ rules:
   - apiGroups: [discovery.k8s.io]
     resources: [endpointslices]
     verbs: [list, watch]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata:
-  name: nepse:coredns
-roleRef:
-  apiGroup: rbac.authorization.k8s.io
-  kind: ClusterRole
-  name: nepse:coredns
-subjects:
-  - apiGroup: rbac.authorization.k8s.io
-    kind: User
-    name: nepse:coredns
 YAML
+  role_binding nepse:coredns nepse:coredns nepse:coredns
 }

@@ -33,41 +33,11 @@ rules:
   - apiGroups: [""]
     resources: [pods, nodes]
     verbs: [get, list, watch]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata:
-  name: system:metrics-server
-roleRef:
-  apiGroup: rbac.authorization.k8s.io
-  kind: ClusterRole
-  name: system:metrics-server
-subjects:
-  - {apiGroup: rbac.authorization.k8s.io, kind: User, name: $METRICS_SERVER_USER}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata:
-  name: metrics-server:system:auth-delegator
-roleRef:
-  apiGroup: rbac.authorization.k8s.io
-  kind: ClusterRole
-  name: system:auth-delegator
-subjects:
-  - {apiGroup: rbac.authorization.k8s.io, kind: User, name: $METRICS_SERVER_USER}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata:
-  name: metrics-server-auth-reader
-  namespace: kube-system
-roleRef:
-  apiGroup: rbac.authorization.k8s.io
-  kind: Role
-  name: extension-apiserver-authentication-reader
-subjects:
-  - {apiGroup: rbac.authorization.k8s.io, kind: User, name: $METRICS_SERVER_USER}
 YAML
+  role_binding system:metrics-server system:metrics-server "$METRICS_SERVER_USER"
+  role_binding metrics-server:system:auth-delegator system:auth-delegator "$METRICS_SERVER_USER"
+  role_binding metrics-server-auth-reader extension-apiserver-authentication-reader \
+    "$METRICS_SERVER_USER" kube-system
 }
 
 # metrics_api_registration PORT: a selector-less Service whose EndpointSlice is metrics-server
