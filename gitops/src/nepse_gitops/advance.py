@@ -34,7 +34,7 @@ from typing import Any
 from . import gate as gate_mod
 from .change import Delivery, Printer
 from .durations import format_duration, parse_duration, promql_duration
-from .environments import Environment, Version, env_state, load_environment
+from .environments import Environment, load_environment
 from .errors import GitopsError
 from .gitrepo import Annotation, GitRepo
 from .promote import PromoteRequest, promote
@@ -42,6 +42,7 @@ from .release_failure import quarantine_failed, quarantine_target
 from .release_progress import PROMOTE_NEXT, Progress, progress
 from .rollback import rollback
 from .rollout_engine import Kube, follow
+from .state import Version, env_state
 from .steps import finish, flip, set_weight, shadow_stop
 from .void_mark import DEFAULT_STREAM
 

@@ -12,10 +12,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .environments import Environment, YamlDoc
+from .environments import Environment
 from .errors import GitopsError
 from .gitrepo import Annotation, CommitMessage, GitRepo, open_pull_request
 from .render import render_and_validate
+from .yamldoc import YamlDoc
 
 Printer = Callable[[str], None]
 

@@ -18,7 +18,7 @@ from . import gate as gate_mod
 from .advance import EXIT_ERROR as EXIT_ADVANCE_ERROR
 from .advance import AdvanceRequest, advance, describe
 from .change import Delivery
-from .environments import list_environments, load_environment, percent_value
+from .environments import list_environments, load_environment
 from .errors import GitopsError
 from .gitrepo import GitRepo
 from .init import InitRequest, init
@@ -27,6 +27,7 @@ from .quarantine import quarantine
 from .render import render_and_validate
 from .rollback import rollback
 from .rollout_engine import Kube
+from .state import percent_value
 from .status import print_status, status_of
 from .steps import finish, flip, set_weight, shadow_start, shadow_stop
 from .void_mark import DEFAULT_STREAM, VoidRequest, print_void_command, void_predictions

@@ -45,19 +45,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from .change import Delivery, Printer
 from .durations import parse_duration
-from .environments import (
-    Environment,
-    EnvState,
-    Version,
-    deep_merge,
-    env_state,
-    load_environment,
-)
+from .environments import Environment, load_environment
 from .errors import GitopsError
 from .gitrepo import GitRepo
 from .prediction_routes import PREDICTION_ROUTES, promql_route_matcher
 from .release_plan import load_release_plan
 from .rollback import flipped_since_promote
+from .state import EnvState, Version, env_state
+from .values import deep_merge
 from .void_mark import DEFAULT_STREAM, VoidRequest, print_void_command, void_predictions
 
 EXIT_PASS, EXIT_FAIL, EXIT_ERROR, EXIT_INCONCLUSIVE = 0, 1, 2, 3

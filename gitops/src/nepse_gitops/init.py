@@ -17,15 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from .change import Delivery, Landed, Printer, land
-from .environments import (
-    ENVIRONMENTS_DIR,
-    Change,
-    YamlDoc,
-    list_environments,
-    load_environment,
-)
+from .environments import ENVIRONMENTS_DIR, list_environments, load_environment
 from .errors import GitopsError, UsageError
 from .gitrepo import CommitMessage, GitRepo
+from .yamldoc import Change, YamlDoc
 
 ARGOCD_DIR = Path("argocd")
 BOOTSTRAP_APP = ARGOCD_DIR / "bootstrap" / "root-app.yaml"

@@ -20,9 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .change import Delivery, Landed, Printer, land
-from .environments import Environment, Version, env_state, iter_slot_keys, load_environment
+from .environments import Environment, load_environment
 from .errors import GitopsError, UsageError
 from .gitrepo import Annotation, CommitMessage, GitRepo
+from .policy import promotion_strategy
+from .state import Version, env_state, iter_slot_keys
 
 
 @dataclass
@@ -108,7 +110,7 @@ def plan(root: Path, req: PromoteRequest) -> tuple[Environment, Version, str, st
         raise GitopsError(
             f"nothing to promote: {target.name} already serves {version} in slot {served_slot}"
         )
-    how = target.promotion_strategy()
+    how = promotion_strategy(target)
     slot = {"rolling": "stable", "canary": "canary", "blueGreen": state.idle_colour}[how]
     return target, version, slot, source_phrase, _message(target, version, slot, req, how, state)
 

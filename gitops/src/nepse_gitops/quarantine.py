@@ -15,15 +15,11 @@ from ruamel.yaml.comments import CommentedSeq
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from .change import Delivery, Landed, Printer, land
-from .environments import (
-    QUARANTINE_FILE,
-    YamlDoc,
-    env_state,
-    list_environments,
-    load_environment,
-)
+from .environments import QUARANTINE_FILE, list_environments, load_environment
 from .errors import GitopsError, UsageError
 from .gitrepo import Annotation, CommitMessage, GitRepo
+from .state import env_state
+from .yamldoc import MISSING, Change, YamlDoc
 
 
 def quarantine(
@@ -111,7 +107,5 @@ def _trailer(label: str) -> str:
     return "Image-Tag" if label == "imageTag" else "Model-Version"
 
 
-def _change(key: str, value: str):
-    from .environments import MISSING, Change
-
+def _change(key: str, value: str) -> Change:
     return Change(("quarantine", key), MISSING, value)

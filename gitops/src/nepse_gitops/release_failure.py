@@ -8,10 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from .change import Delivery, Printer
-from .environments import Version
 from .errors import GitopsError
 from .gitrepo import Annotation
 from .quarantine import quarantine
+from .state import Version
 
 
 def quarantine_target(candidate: Version, stable: Version) -> tuple[str, str] | None:

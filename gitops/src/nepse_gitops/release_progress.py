@@ -12,10 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .environments import ENVIRONMENTS_DIR, Environment, EnvState, Version, env_state
+from .environments import ENVIRONMENTS_DIR, Environment
 from .gitrepo import RELEASE_ACTIONS, GitRepo, LoggedCommit
+from .policy import promotion_strategy
 from .release_plan import ReleasePlan, load_release_plan
 from .rollback import flipped_since_promote
+from .state import EnvState, Version, env_state
 
 # Trailer of the `shadow stop` that `advance` commits when the shadow passed: the next run
 # promotes the shadowed version the way the environment promotes.
@@ -108,7 +110,7 @@ def progress(repo: GitRepo, env: Environment, state: EnvState | None = None) -> 
             "shadow-passed",
             f"the shadow of {passed} passed and was stopped",
             "promote",
-            f"promote {passed} into {env.name} ({env.promotion_strategy()} release)",
+            f"promote {passed} into {env.name} ({promotion_strategy(env)} release)",
             since,
             version=passed,
             judged=False,

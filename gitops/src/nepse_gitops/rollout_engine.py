@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from .change import Delivery, Printer
-from .environments import Environment, EnvState, Version, env_state
+from .environments import Environment
 from .errors import GitopsError
 from .gitrepo import Annotation, GitRepo
 from .release_failure import quarantine_failed, quarantine_target
 from .rollback import flipped_since_promote, rollback
+from .state import EnvState, Version, env_state
 from .steps import finish
 
 # The ApplicationSet's release name, which is also the chart's resource name prefix.

@@ -12,18 +12,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from .change import Delivery, Landed, Printer, land
-from .environments import (
-    Environment,
-    Version,
-    base_strategy,
-    env_state,
-    iter_slot_keys,
-    load_environment,
-)
+from .environments import Environment, load_environment
 from .errors import GitopsError, UsageError
 from .gitrepo import Annotation, CommitMessage, GitRepo
 from .promote import PromoteRequest, resolve_version
 from .rollback import flipped_since_promote
+from .state import Version, env_state, iter_slot_keys
+from .values import base_strategy
 
 EMPTY = Version("", "", "")
 
