@@ -18,7 +18,9 @@ import pytest
 import redis
 from conftest import V1, V2, commit_file, git, log_subjects, snapshot
 
-from nepse_gitops.gate import GateConfig, TrackMetrics, evaluate, histogram_quantile
+from nepse_gitops.gate_config import GateConfig
+from nepse_gitops.gate_evaluation import evaluate
+from nepse_gitops.gate_metrics import TrackMetrics, histogram_quantile
 from nepse_gitops.gitrepo import parse_trailers
 from testkit.model_variants import one_row_only_model
 from testkit.net import free_port, wait_for_http

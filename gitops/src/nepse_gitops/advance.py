@@ -36,6 +36,9 @@ from .change import Delivery, Printer
 from .durations import format_duration, parse_duration, promql_duration
 from .environments import Environment, load_environment
 from .errors import GitopsError
+from .gate_config import load_gate_config
+from .gate_evaluation import report
+from .gate_metrics_prometheus import PrometheusSource
 from .gitrepo import Annotation, GitRepo
 from .promote import PromoteRequest, promote
 from .release_failure import quarantine_failed, quarantine_target
@@ -186,7 +189,7 @@ def _decide_and_act(
     judgement = None
     if prog.next_move != "promote":
         judgement = _judge(root, env, req, prog, now)
-        gate_mod.report(judgement.result, out)
+        report(judgement.result, out)
         base["gate"] = judgement.to_json()
         result = judgement.result
         if not result.inconclusive and not result.passed:
@@ -218,13 +221,13 @@ def _decide_and_act(
 
 
 def _judge(root: Path, env: Environment, req: AdvanceRequest, prog: Progress, now: float):
-    cfg = gate_mod.load_gate_config(env, prog.gate_overrides, prog.gate_where)
+    cfg = load_gate_config(env, prog.gate_overrides, prog.gate_where)
     if prog.since is not None:
         # Judge the step's own traffic: no further back than when it was reached.
         window = min(parse_duration(cfg.prometheus_window, "window"), now - prog.since)
         cfg.prometheus_window = promql_duration(window)
     url = req.prometheus or cfg.prometheus_url
-    source = gate_mod.PrometheusSource(url) if url else None
+    source = PrometheusSource(url) if url else None
     return gate_mod.judge(root, env, cfg, source)
 
 

@@ -19,7 +19,11 @@ from .advance import EXIT_ERROR as EXIT_ADVANCE_ERROR
 from .advance import AdvanceRequest, advance, describe
 from .change import Delivery
 from .environments import list_environments, load_environment
-from .errors import GitopsError
+from .errors import GateConfigError, GitopsError
+from .gate_config import parse_window
+from .gate_metrics import MetricsSource
+from .gate_metrics_prometheus import PrometheusSource
+from .gate_metrics_scrape import ScrapeSource
 from .gitrepo import GitRepo
 from .init import InitRequest, init
 from .promote import PromoteRequest, default_branch, plan, promote
@@ -386,19 +390,20 @@ def _status(root: Path, args: argparse.Namespace) -> int:
 
 def _gate(root: Path, args: argparse.Namespace) -> int:
     try:
+        source: MetricsSource | None
         if args.stable_url or args.candidate_url:
             if not (args.stable_url and args.candidate_url):
-                raise gate_mod.GateConfigError(
+                raise GateConfigError(
                     "--stable-url and --candidate-url go together (one or more of each)"
                 )
             if args.prometheus:
-                raise gate_mod.GateConfigError("choose /metrics URLs or --prometheus, not both")
-            source = gate_mod.ScrapeSource(
+                raise GateConfigError("choose /metrics URLs or --prometheus, not both")
+            source = ScrapeSource(
                 {"stable": args.stable_url, "candidate": args.candidate_url},
-                window_seconds=gate_mod.parse_window(args.window),
+                window_seconds=parse_window(args.window),
             )
         elif args.prometheus:
-            source = gate_mod.PrometheusSource(args.prometheus)
+            source = PrometheusSource(args.prometheus)
         else:
             source = None
         run = gate_mod.run_gate(
