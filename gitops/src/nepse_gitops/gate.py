@@ -21,10 +21,10 @@ void_mark.py): run with ``--redis-url``, printed for someone to run without it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .change import Delivery, Printer
+from .context import Context
 from .environments import Environment, load_environment
 from .errors import GateConfigError, GitopsError, MetricsError
 from .gate_config import GateConfig, load_gate_config
@@ -35,7 +35,7 @@ from .gate_metrics import MetricsSource, TrackMetrics
 from .gate_metrics import histogram_quantile as histogram_quantile
 from .gate_metrics_prometheus import PrometheusSource
 from .gitrepo import GitRepo
-from .rollback import flipped_since_promote
+from .rollback import flipped_since_promote, rollback
 from .state import EnvState, Version, env_state
 from .void_mark import DEFAULT_STREAM, VoidRequest, print_void_command, void_predictions
 
@@ -129,29 +129,15 @@ def judge(
 
 
 def roll_back_failed(
-    root: Path,
+    ctx: Context,
     judgement: Judgement,
-    delivery: Delivery,
-    out: Printer,
-    helm: str | None = None,
     void_log: tuple[str | None, str] = (None, DEFAULT_STREAM),
 ) -> str:
     """Commit the rollback of the whole release in flight, then void the candidate's logged
     predictions (or print how); returns the rollback commit."""
-    from .rollback import rollback
-
     env, reason = judgement.env, judgement.failure_reason()
     try:
-        sha = rollback(
-            root,
-            env.name,
-            release=True,
-            reason=reason,
-            delivery=delivery,
-            dry_run=False,
-            out=out,
-            helm=helm,
-        )
+        sha = rollback(replace(ctx, dry_run=False), env.name, release=True, reason=reason)
     except GitopsError as exc:
         raise GitopsError(
             f"the gate failed, but the rollback commit could not be made: {exc}"
@@ -160,7 +146,7 @@ def roll_back_failed(
     void = _void_request(judgement, void_log)
     if void is not None:
         try:
-            void_predictions(void, out)
+            void_predictions(void, ctx.out)
         except GitopsError as exc:
             raise GitopsError(f"the gate failed and {env.name} is rolled back, but {exc}") from exc
     return sha
@@ -175,18 +161,16 @@ def _void_request(judgement: Judgement, void_log: tuple[str | None, str]) -> Voi
 
 
 def run_gate(
-    root: Path,
+    ctx: Context,
     env_name: str,
     source: MetricsSource | None,
     rollback_on_fail: bool,
-    delivery: Delivery,
-    out: Printer,
-    helm: str | None = None,
     void_log: tuple[str | None, str] = (None, DEFAULT_STREAM),
 ) -> GateRun:
     """`void_log`: the prediction log's Redis URL (None: print the mark) and stream."""
-    env = load_environment(root, env_name)
-    judgement = judge(root, env, load_gate_config(env), source)
+    out = ctx.out
+    env = load_environment(ctx.root, env_name)
+    judgement = judge(ctx.root, env, load_gate_config(env), source)
     result = judgement.result
     report(result, out)
     if result.inconclusive:
@@ -201,7 +185,7 @@ def run_gate(
             out("if it is rolled back:")
             print_void_command(void, out)
         return GateRun(EXIT_FAIL, judgement)
-    sha = roll_back_failed(root, judgement, delivery, out, helm, void_log)
+    sha = roll_back_failed(ctx, judgement, void_log)
     return GateRun(EXIT_FAIL, judgement, sha)
 
 

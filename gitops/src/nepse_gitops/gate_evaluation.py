@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .change import Printer
+from .context import Printer
 from .gate_config import GateConfig
 from .gate_metrics import TrackMetrics
 

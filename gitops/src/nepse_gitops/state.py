@@ -3,14 +3,13 @@ read from its merged values (values.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .environments import Environment
+from .environments import QUARANTINE_FILE, Environment
 from .errors import GitopsError
-from .values import SLOT_FIELDS, SLOT_NAMES, merged_values
+from .values import SLOT_NAMES, merged_values
 
 STRATEGIES = ("rolling", "canary", "blueGreen", "shadow")
 COLOURS = ("blue", "green")
@@ -53,6 +52,23 @@ class Version:
         return f"{self.image_tag}/{self.model_version}"
 
 
+@dataclass(frozen=True)
+class Quarantine:
+    """Image tags and model versions that must not run (environments/quarantine.yaml)."""
+
+    image_tags: tuple[str, ...] = ()
+    model_versions: tuple[str, ...] = ()
+
+    def blocks(self, version: Version) -> list[str]:
+        """What of ``version`` is on the list, e.g. ``["imageTag 'abc'"]``; empty: it may run."""
+        reasons = []
+        if version.image_tag and version.image_tag in self.image_tags:
+            reasons.append(f"imageTag {version.image_tag!r}")
+        if version.model_version and version.model_version in self.model_versions:
+            reasons.append(f"modelVersion {version.model_version!r}")
+        return reasons
+
+
 @dataclass
 class EnvState:
     name: str
@@ -61,8 +77,7 @@ class EnvState:
     canary_weight: int
     active_colour: str
     shadow_percent: float
-    quarantine_image_tags: list[str] = field(default_factory=list)
-    quarantine_model_versions: list[str] = field(default_factory=list)
+    quarantine: Quarantine = field(default_factory=Quarantine)
     engine: str = "native"  # rollout.engine: native or argoRollouts
 
     @property
@@ -114,12 +129,17 @@ class EnvState:
         return {n: self.slots[n] for n in names if not self.slots[n].empty}
 
     def quarantined(self, version: Version) -> list[str]:
-        reasons = []
-        if version.image_tag and version.image_tag in self.quarantine_image_tags:
-            reasons.append(f"imageTag {version.image_tag!r}")
-        if version.model_version and version.model_version in self.quarantine_model_versions:
-            reasons.append(f"modelVersion {version.model_version!r}")
-        return reasons
+        return self.quarantine.blocks(version)
+
+    def refuse_quarantined(self, version: Version, refusing: str, name_file: bool = True) -> None:
+        """Refuse (``refusing to <refusing>: ...``) when the list holds ``version``'s image tag
+        or model version."""
+        blocked = self.quarantined(version)
+        if blocked:
+            where = f" in {QUARANTINE_FILE.as_posix()}" if name_file else ""
+            raise GitopsError(
+                f"refusing to {refusing}: {' and '.join(blocked)} is quarantined{where}"
+            )
 
 
 def state_from_values(name: str, values: dict[str, Any]) -> EnvState:
@@ -146,8 +166,10 @@ def state_from_values(name: str, values: dict[str, Any]) -> EnvState:
         canary_weight=int((rollout.get("canary") or {}).get("weight") or 0),
         active_colour=colour,
         shadow_percent=percent_value((rollout.get("shadow") or {}).get("percent") or 0),
-        quarantine_image_tags=[str(t) for t in quarantine.get("imageTags") or []],
-        quarantine_model_versions=[str(v) for v in quarantine.get("modelVersions") or []],
+        quarantine=Quarantine(
+            image_tags=tuple(str(t) for t in quarantine.get("imageTags") or []),
+            model_versions=tuple(str(v) for v in quarantine.get("modelVersions") or []),
+        ),
         engine=str(rollout.get("engine") or "native"),
     )
 
@@ -160,8 +182,3 @@ def percent_value(value: object) -> float:
 
 def env_state(env: Environment, overrides: dict[Path, str] | None = None) -> EnvState:
     return state_from_values(env.name, merged_values(env, overrides))
-
-
-def iter_slot_keys(slot: str) -> Iterator[tuple[str, str, str]]:
-    for name in SLOT_FIELDS:
-        yield ("slots", slot, name)

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from .advance import iso
-from .change import Printer
+from .context import Printer
 from .durations import format_duration
 from .environments import Environment
 from .gitrepo import GitRepo
