@@ -226,7 +226,7 @@ def _judge(
     if prog.since is not None:
         # Judge the step's own traffic: no further back than when it was reached.
         window = min(parse_duration(cfg.prometheus_window, "window"), now - prog.since)
-        cfg.prometheus_window = promql_duration(window)
+        cfg = replace(cfg, prometheus_window=promql_duration(window))
     url = req.prometheus or cfg.prometheus_url
     source = PrometheusSource(url) if url else None
     return gate_mod.judge(ctx.root, env, cfg, source)
