@@ -26,7 +26,7 @@ from .context import Context, Delivery, Printer
 from .environments import list_environments, load_environment
 from .errors import GateConfigError, GitopsError
 from .gate import EXIT_ERROR as EXIT_GATE_ERROR
-from .gate import run_gate
+from .gate import gate_document, run_gate
 from .gate_config import parse_window
 from .gate_metrics import MetricsSource
 from .gate_metrics_prometheus import PrometheusSource
@@ -351,7 +351,7 @@ def _gate(ctx: Context, args: argparse.Namespace) -> int:
         )
     except GitopsError as exc:
         if args.output == "json":
-            _out(json.dumps({"env": args.env, "result": "error", "reason": str(exc)}))
+            _out(json.dumps(gate_document(args.env, "error", str(exc)), indent=2))
         _err(f"nepse-gitops gate: error: {exc}")
         return EXIT_GATE_ERROR
     if args.output == "json":

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from .context import Context
 from .environments import Environment, load_environment
@@ -40,6 +41,13 @@ from .state import EnvState, Version, env_state
 from .void_mark import DEFAULT_STREAM, VoidRequest, print_void_command, void_predictions
 
 EXIT_PASS, EXIT_FAIL, EXIT_ERROR, EXIT_INCONCLUSIVE = 0, 1, 2, 3
+# The verdict of each exit code, as `gate -o json` names it in `result`.
+VERDICTS = {
+    EXIT_PASS: "pass",
+    EXIT_FAIL: "fail",
+    EXIT_ERROR: "error",
+    EXIT_INCONCLUSIVE: "inconclusive",
+}
 
 
 def tracks_for(root: Path, state: EnvState) -> dict[str, str]:
@@ -74,10 +82,13 @@ class Judgement:
     def candidate_version(self) -> Version:
         return self.state.slots[self.tracks["candidate"]]
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
+        """What was judged: the keys of the gate's JSON document after env, result, reason
+        and rollback (`advance -o json` carries it as its `gate`)."""
         result = self.result
         return {
             "candidate": result.candidate.track,
+            "candidateVersion": str(self.candidate_version),
             "stable": result.stable.track,
             "candidateRequests": result.candidate.requests,
             "stableRequests": result.stable.requests,
@@ -195,15 +206,53 @@ class GateRun:
     judgement: Judgement
     rollback: str | None = None
 
-    def to_json(self) -> dict:
-        verdict = {EXIT_PASS: "pass", EXIT_FAIL: "fail", EXIT_INCONCLUSIVE: "inconclusive"}
-        return {
-            "env": self.judgement.env.name,
-            "result": verdict[self.exit_code],
-            "reason": (self.judgement.failure_reason() if self.exit_code == EXIT_FAIL else None),
-            "rollback": self.rollback,
-            **self.judgement.to_json(),
-        }
+    def to_json(self) -> dict[str, Any]:
+        if self.exit_code == EXIT_FAIL:
+            reason: str | None = self.judgement.failure_reason()
+        else:
+            reason = self.judgement.result.inconclusive
+        return gate_document(
+            self.judgement.env.name, VERDICTS[self.exit_code], reason, self.judgement, self.rollback
+        )
+
+
+# The verdict of each exit code, as `gate -o json` names it in `result`.
+VERDICTS = {
+    EXIT_PASS: "pass",
+    EXIT_FAIL: "fail",
+    EXIT_ERROR: "error",
+    EXIT_INCONCLUSIVE: "inconclusive",
+}
+
+
+def gate_document(
+    env: str,
+    result: str,
+    reason: str | None,
+    judgement: Judgement | None = None,
+    rollback: str | None = None,
+) -> dict[str, Any]:
+    """`gate -o json`: the same keys whatever the verdict, so CI can read any of them.
+
+    env, result (pass | fail | inconclusive | error), reason (why it failed, was
+    inconclusive or could not judge; null on a pass), rollback (the rollback commit or null),
+    candidate and stable (the tracks), candidateVersion, candidateRequests, stableRequests,
+    inconclusive, passed, and checks: [{name, value, limit, passed, detail}]. When the gate
+    could not judge (error), what it would have judged is null and checks is empty.
+    """
+    judged: dict[str, Any] = {
+        "candidate": None,
+        "candidateVersion": None,
+        "stable": None,
+        "candidateRequests": None,
+        "stableRequests": None,
+        "inconclusive": None,
+        "passed": False,
+        "checks": [],
+    }
+    if judgement is not None:
+        judged = judgement.to_json()
+    return {"env": env, "result": result, "reason": reason, "rollback": rollback, **judged}
 
 
 def _check_versions(
