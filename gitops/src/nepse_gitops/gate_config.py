@@ -109,9 +109,9 @@ class GateSection(_Section):
         return str(value)
 
     def config(self) -> GateConfig:
-        err = self.error_ratio or ErrorRatioSection()
-        p99 = self.p99_seconds or P99Section()
-        prom = self.prometheus or PrometheusSection()
+        err = self.error_ratio or ErrorRatioSection.model_validate({})
+        p99 = self.p99_seconds or P99Section.model_validate({})
+        prom = self.prometheus or PrometheusSection.model_validate({})
         defaults = GateConfig()
         return GateConfig(
             min_requests=(

@@ -102,18 +102,18 @@ def evaluate(env: str, cfg: GateConfig, stable: TrackMetrics, cand: TrackMetrics
                 )
             )
     if cfg.max_p99_ratio is not None and p99 is not None:
-        base = stable.p99
-        if base is not None:
+        stable_p99 = stable.p99
+        if stable_p99 is not None:
             # Below the floor, latencies are noise (a few ms either way): compare from there.
             floor = cfg.p99_ratio_floor
-            ratio = max(p99, floor) / max(base, floor)
+            ratio = max(p99, floor) / max(stable_p99, floor)
             checks.append(
                 Check(
                     "p99 ratio",
                     ratio,
                     cfg.max_p99_ratio,
                     ratio <= cfg.max_p99_ratio,
-                    f"candidate {p99 * 1000:.1f} ms vs stable {base * 1000:.1f} ms "
+                    f"candidate {p99 * 1000:.1f} ms vs stable {stable_p99 * 1000:.1f} ms "
                     f"(both counted as at least {floor * 1000:.0f} ms)",
                 )
             )

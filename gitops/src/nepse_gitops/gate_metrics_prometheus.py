@@ -4,6 +4,7 @@ each track selected by ``gate.prometheus.selector`` and its ``trackLabel``, over
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import httpx
 
@@ -25,7 +26,7 @@ class PrometheusSource:
         self.url = url.rstrip("/")
         self.timeout = timeout
 
-    def _vector(self, client: httpx.Client, promql: str) -> list[dict]:
+    def _vector(self, client: httpx.Client, promql: str) -> list[dict[str, Any]]:
         try:
             response = client.get(f"{self.url}/api/v1/query", params={"query": promql})
         except httpx.HTTPError as exc:
@@ -40,7 +41,8 @@ class PrometheusSource:
             raise MetricsError(
                 f"Prometheus rejected the query {promql!r}: {body.get('error', response.text)}"
             )
-        return body["data"]["result"]
+        result: list[dict[str, Any]] = body["data"]["result"]
+        return result
 
     def _query(self, client: httpx.Client, promql: str) -> float | None:
         result = self._vector(client, promql)

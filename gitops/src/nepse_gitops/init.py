@@ -64,7 +64,9 @@ def current_repo_url(root: Path) -> str:
     return str(url)
 
 
-def _repo_url_places(node: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[Any, Any, tuple]]:
+def _repo_url_places(
+    node: Any, path: tuple[str, ...] = ()
+) -> Iterator[tuple[Any, Any, tuple[str, ...]]]:
     """(container, key or index, path) of every `repoURL` value and `sourceRepos` entry."""
     if isinstance(node, dict):
         for key, value in node.items():

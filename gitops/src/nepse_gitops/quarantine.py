@@ -42,7 +42,7 @@ def quarantine(
     if items is None:
         items = CommentedSeq()
         section[key] = items
-    if not isinstance(items, list):
+    if not isinstance(items, CommentedSeq):
         raise GitopsError(f"{QUARANTINE_FILE}: quarantine.{key} must be a list")
     if value in [str(i) for i in items]:
         raise GitopsError(f"nothing to do: {label} {value!r} is already quarantined")

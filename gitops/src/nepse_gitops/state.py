@@ -174,9 +174,9 @@ def state_from_values(name: str, values: dict[str, Any]) -> EnvState:
     )
 
 
-def percent_value(value: object) -> float:
+def percent_value(value: str | float) -> float:
     """A percentage as written (the chart accepts fractions such as 12.5); whole numbers as int."""
-    number = float(value)  # type: ignore[arg-type]
+    number = float(value)
     return int(number) if number.is_integer() else number
 
 

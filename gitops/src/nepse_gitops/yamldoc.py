@@ -107,12 +107,13 @@ class YamlDoc:
                     raise GitopsError(f"{self.display}: missing key {'.'.join(keys[: i + 1])}")
                 node[key] = CommentedMap()
             node = node[key]
-            if not isinstance(node, dict):
+            if not isinstance(node, CommentedMap):
                 raise GitopsError(
                     f"{self.display}: {'.'.join(keys[: i + 1])} must be a mapping, "
                     f"found {type(node).__name__}"
                 )
-        return node
+        parent: CommentedMap = node  # ruamel.yaml has no type information: checked above
+        return parent
 
     def set(self, keys: Iterable[str], value: Any) -> bool:
         """Set a scalar, keeping the quoting style of the value it replaces. Returns changed."""
