@@ -181,15 +181,26 @@ def _set_weight(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_flip(sub: Subparsers) -> None:
-    p = _command(sub, "flip", "blueGreen: make the idle colour the active one", _flip)
+def _add_env_step(
+    sub: Subparsers, name: str, summary: str, step: Callable[[Context, str], object]
+) -> None:
+    """A release step that needs only the environment: flip, finish, shadow stop."""
+
+    def run(ctx: Context, args: argparse.Namespace) -> int:
+        step(ctx, args.env)
+        return 0
+
+    p = _command(sub, name, summary, run)
     _env_option(p)
     _delivery_options(p)
 
 
-def _flip(ctx: Context, args: argparse.Namespace) -> int:
-    flip(ctx, args.env)
-    return 0
+def _add_flip(sub: Subparsers) -> None:
+    _add_env_step(sub, "flip", "blueGreen: make the idle colour the active one", flip)
+
+
+def _add_finish(sub: Subparsers) -> None:
+    _add_env_step(sub, "finish", "the candidate becomes stable; the release ends", finish)
 
 
 def _add_shadow(sub: Subparsers) -> None:
@@ -205,29 +216,11 @@ def _add_shadow(sub: Subparsers) -> None:
         "--percent", type=percent_value, default=100, help="share of requests mirrored (0-100]"
     )
     _delivery_options(s)
-    s = _command(shadow_sub, "stop", "end the shadow phase", _shadow_stop)
-    _env_option(s)
-    _delivery_options(s)
+    _add_env_step(shadow_sub, "stop", "end the shadow phase", shadow_stop)
 
 
 def _shadow_start(ctx: Context, args: argparse.Namespace) -> int:
     shadow_start(ctx, args.env, args.percent, _promote_request(args.env, args))
-    return 0
-
-
-def _shadow_stop(ctx: Context, args: argparse.Namespace) -> int:
-    shadow_stop(ctx, args.env)
-    return 0
-
-
-def _add_finish(sub: Subparsers) -> None:
-    p = _command(sub, "finish", "the candidate becomes stable; the release ends", _finish)
-    _env_option(p)
-    _delivery_options(p)
-
-
-def _finish(ctx: Context, args: argparse.Namespace) -> int:
-    finish(ctx, args.env)
     return 0
 
 
