@@ -46,6 +46,7 @@ test: tools ## run every test tier (installs what it needs first)
 lint: setup ## ruff, yamllint, hadolint, actionlint, shellcheck; kube-score and checkov on the chart
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/yamllint --strict .
 	$(BIN)/hadolint Dockerfile
 	$(WITH_TOOLS) actionlint .github/workflows/*.yml

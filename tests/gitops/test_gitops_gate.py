@@ -18,13 +18,30 @@ import pytest
 import redis
 from conftest import V1, V2, commit_file, git, log_subjects, snapshot
 
-from nepse_gitops.gate import GateConfig, TrackMetrics, evaluate, histogram_quantile
+from nepse_gitops.gate_config import GateConfig
+from nepse_gitops.gate_evaluation import evaluate
+from nepse_gitops.gate_metrics import TrackMetrics, histogram_quantile
 from nepse_gitops.gitrepo import parse_trailers
 from testkit.model_variants import one_row_only_model
 from testkit.net import free_port, wait_for_http
 from testkit.processes import stop_process
 
 REQUESTS = 120
+# `gate -o json`: the same keys whatever the verdict (CI reads them).
+GATE_DOCUMENT_KEYS = {
+    "env",
+    "result",
+    "reason",
+    "rollback",
+    "candidate",
+    "candidateVersion",
+    "stable",
+    "candidateRequests",
+    "stableRequests",
+    "inconclusive",
+    "passed",
+    "checks",
+}
 
 
 @pytest.fixture(scope="session")
@@ -372,9 +389,56 @@ def test_gate_json_reports_the_verdict_checks_and_rollback_commit(
     failed = _gate(nepse_gitops, canary_in_prod, servers["stable"], servers["bad"], "-o", "json")
 
     ok, bad = json.loads(passed.out), json.loads(failed.out)
-    assert (passed.code, ok["result"], ok["rollback"]) == (0, "pass", None)
+    assert set(ok) == set(bad) == GATE_DOCUMENT_KEYS
+    assert (passed.code, ok["result"], ok["rollback"], ok["reason"]) == (0, "pass", None, None)
+    assert (ok["candidate"], ok["stable"], ok["passed"]) == ("canary", "stable", True)
+    assert ok["candidateVersion"].startswith(f"{V2[0]}/")
+    for check in ok["checks"]:
+        assert set(check) == {"name", "value", "limit", "passed", "detail"}
+        assert check["passed"] is True
     assert {c["name"] for c in ok["checks"]} >= {"error ratio", "p99 latency"}
     assert (failed.code, bad["result"]) == (1, "fail")
     assert bad["rollback"] == git(canary_in_prod, "rev-parse", "HEAD").strip()
     assert bad["reason"].startswith("gate failed for ")
     assert "committed" in failed.err  # the log goes to stderr, the document alone to stdout
+
+
+def test_gate_json_of_an_inconclusive_gate_gives_the_reason_with_the_same_keys(
+    canary_in_prod: Path, servers: dict[str, Server], nepse_gitops
+) -> None:
+    policy = canary_in_prod / "environments/prod/policy.yaml"
+    commit_file(
+        canary_in_prod,
+        "environments/prod/policy.yaml",
+        policy.read_text().replace("minRequests: 100", "minRequests: 100000"),
+        "Wait",
+    )
+
+    result = _gate(nepse_gitops, canary_in_prod, servers["stable"], servers["bad"], "-o", "json")
+
+    doc = json.loads(result.out)
+    assert set(doc) == GATE_DOCUMENT_KEYS
+    assert (result.code, doc["result"], doc["passed"], doc["rollback"]) == (
+        3,
+        "inconclusive",
+        False,
+        None,
+    )
+    assert doc["reason"] == doc["inconclusive"]
+    assert doc["reason"].endswith("the gate needs at least 100000")
+    assert doc["checks"] == []
+
+
+def test_gate_json_of_an_error_gives_the_reason_with_the_same_keys(
+    repo: Path, nepse_gitops
+) -> None:
+    result = nepse_gitops(
+        repo, "gate", "--env", "prod", "--prometheus", "http://127.0.0.1:9", "-o", "json"
+    )
+
+    doc = json.loads(result.out)
+    assert set(doc) == GATE_DOCUMENT_KEYS
+    assert (result.code, doc["env"], doc["result"], doc["passed"]) == (2, "prod", "error", False)
+    assert doc["reason"].startswith("nothing to gate in prod: no release is in flight")
+    assert (doc["candidate"], doc["checks"]) == (None, [])
+    assert "nepse-gitops gate: error: nothing to gate in prod" in result.err

@@ -43,7 +43,7 @@ from conftest import V1, V2, Result, commit_file, git, log_subjects, snapshot
 
 from nepse_gitops import cli
 from nepse_gitops.environments import Environment
-from nepse_gitops.gate import PrometheusSource
+from nepse_gitops.gate_metrics_prometheus import PrometheusSource
 from nepse_gitops.gitrepo import parse_trailers
 from nepse_gitops.prediction_routes import promql_route_matcher
 from nepse_gitops.render import render_env

@@ -10,6 +10,7 @@ from conftest import git
 
 from nepse_gitops.environments import load_environment
 from nepse_gitops.errors import GitopsError
+from nepse_gitops.policy import parse_promotion
 from nepse_gitops.release_plan import load_release_plan, parse_release_plan
 from testkit.paths import REPO_ROOT
 
@@ -105,3 +106,20 @@ def test_advance_refuses_a_bad_plan_naming_the_field(repo: Path, nepse_gitops) -
     assert result.code == 2
     assert "environments/prod/policy.yaml: release.canary: weights must rise" in result.err
     assert "Traceback" not in result.err
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        (
+            {"strategy": "blue"},
+            "promotion.strategy is 'blue'; expected rolling, canary or blueGreen",
+        ),
+        ({"stratgy": "canary"}, "promotion.stratgy: unknown key"),
+        (["canary"], "promotion must be a mapping, got ['canary']"),
+    ],
+)
+def test_a_bad_promotion_section_is_refused_with_the_field_named(section, message: str) -> None:
+    with pytest.raises(GitopsError) as info:
+        parse_promotion(section, WHERE)
+    assert str(info.value) == f"{WHERE}: {message}"

@@ -118,3 +118,24 @@ def test_dry_run_lists_what_would_be_reverted(repo: Path, nepse_gitops) -> None:
     assert "would revert in prod" in result.out
     assert result.out.count("prod") >= 3
     assert snapshot(repo) == before
+
+
+def test_a_rollback_as_a_pull_request_from_a_branch_into_itself_is_refused_like_a_step(
+    repo: Path, tmp_path: Path, nepse_gitops
+) -> None:
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "--quiet", "--bare", str(remote))
+    git(repo, "remote", "add", "origin", str(remote))
+    _canary_release(repo, nepse_gitops)
+    git(repo, "push", "--quiet", "origin", "main")
+    before = snapshot(repo)
+
+    step = nepse_gitops(repo, "set-weight", "--env", "prod", "--weight", "50", "--pr")
+    undo = nepse_gitops(repo, "rollback", "--env", "prod", "--pr")
+
+    refusal = "cannot open a pull request from 'main' into itself; pass --branch"
+    assert (step.code, undo.code) == (1, 1)
+    assert refusal in step.err and refusal in undo.err
+    # Refused before anything was written, committed or pushed.
+    assert snapshot(repo) == before
+    assert git(remote, "rev-parse", "main").strip() == before.head

@@ -26,22 +26,25 @@ import fcntl
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from . import gate as gate_mod
-from .change import Delivery, Printer
+from .context import Context, Delivery, Printer
 from .durations import format_duration, parse_duration, promql_duration
-from .environments import Environment, Version, env_state, load_environment
+from .environments import Environment, load_environment
 from .errors import GitopsError
+from .gate_config import load_gate_config
+from .gate_evaluation import report
+from .gate_metrics_prometheus import PrometheusSource
 from .gitrepo import Annotation, GitRepo
 from .promote import PromoteRequest, promote
-from .release_failure import quarantine_failed, quarantine_target
+from .release_failure import quarantine_target, undo_failed_release
 from .release_progress import PROMOTE_NEXT, Progress, progress
-from .rollback import rollback
 from .rollout_engine import Kube, follow
+from .state import env_state
 from .steps import finish, flip, set_weight, shadow_stop
 from .void_mark import DEFAULT_STREAM
 
@@ -56,7 +59,6 @@ class AdvanceRequest:
     prometheus: str | None = None
     push: bool = False
     remote: str = "origin"
-    dry_run: bool = False
     redis_url: str | None = None
     prediction_stream: str = DEFAULT_STREAM
     kube: Kube = field(default_factory=Kube)
@@ -108,9 +110,11 @@ def advance_lock(repo: GitRepo) -> Iterator[bool]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def advance(root: Path, req: AdvanceRequest, out: Printer, helm: str | None = None) -> Outcome:
-    repo = GitRepo(root)
-    env = load_environment(root, req.env)
+def advance(ctx: Context, req: AdvanceRequest) -> Outcome:
+    """One run: see the module's docstring. ``req.push`` pushes the branch this checkout is on
+    (fast-forward only); the commands it runs commit on that branch."""
+    repo, out = ctx.repo, ctx.out
+    env = load_environment(ctx.root, req.env)
     with advance_lock(repo) as locked:
         if not locked:
             return Outcome(env.name, "busy", "", "", "another `advance` runs in this checkout")
@@ -129,10 +133,11 @@ def advance(root: Path, req: AdvanceRequest, out: Printer, helm: str | None = No
                     f"{req.remote}/{branch} is at {tip[:12]}, this checkout at {start[:12]}: "
                     "nothing done; the next run starts from the new tip",
                 )
-        if not req.dry_run:
+        if not ctx.dry_run:
             repo.require_clean(f"advance {env.name}")
-        outcome = _decide_and_act(root, repo, env, req, out, helm)
-        if outcome.commits and req.push and not req.dry_run:
+        here = replace(ctx, delivery=Delivery(), annotation=None)
+        outcome = _decide_and_act(here, repo, env, req)
+        if outcome.commits and req.push and not ctx.dry_run:
             assert branch is not None
             if not repo.push_fast_forward(req.remote, branch):
                 repo.run("reset", "--quiet", "--hard", start)
@@ -148,11 +153,9 @@ def advance(root: Path, req: AdvanceRequest, out: Printer, helm: str | None = No
         return outcome
 
 
-def _decide_and_act(
-    root: Path, repo: GitRepo, env: Environment, req: AdvanceRequest, out: Printer, helm
-) -> Outcome:
+def _decide_and_act(ctx: Context, repo: GitRepo, env: Environment, req: AdvanceRequest) -> Outcome:
     if env_state(env).engine == "argoRollouts":
-        decision = follow(root, env, req.kube, req.dry_run, out, helm)
+        decision = follow(ctx, env, req.kube)
         return Outcome(
             env.name,
             decision.result,
@@ -161,16 +164,16 @@ def _decide_and_act(
             decision.reason,
             action=decision.action,
             commits=decision.commits,
-            dry_run=req.dry_run,
+            dry_run=ctx.dry_run,
         )
     prog = progress(repo, env)
-    base = {
+    base: dict[str, Any] = {
         "env": env.name,
         "phase": prog.phase,
         "step": prog.step,
         "since": iso(prog.since),
         "due": iso(prog.due),
-        "dry_run": req.dry_run,
+        "dry_run": ctx.dry_run,
     }
     if not prog.in_flight:
         return Outcome(result="idle", reason=prog.next_detail, **base)
@@ -184,12 +187,12 @@ def _decide_and_act(
         )
     judgement = None
     if prog.next_move != "promote":
-        judgement = _judge(root, env, req, prog, now)
-        gate_mod.report(judgement.result, out)
+        judgement = _judge(ctx, env, req, prog, now)
+        report(judgement.result, ctx.out)
         base["gate"] = judgement.to_json()
         result = judgement.result
         if not result.inconclusive and not result.passed:
-            return _roll_back(root, judgement, req, out, helm, base)
+            return _roll_back(ctx, judgement, req, base)
         if result.inconclusive and prog.judged:
             return Outcome(result="waiting", reason=f"inconclusive: {result.inconclusive}", **base)
     if judgement is None:
@@ -205,7 +208,7 @@ def _decide_and_act(
             ("Nepse-Gate", "passed" if judgement and judgement.result.passed else "not needed"),
         ],
     )
-    landed = _move(root, env, prog, req, out, helm, note)
+    landed = _move(replace(ctx, annotation=note), env, prog)
     done = "finished" if prog.next_move == "finish" else "advanced"
     return Outcome(
         result=done,
@@ -216,65 +219,61 @@ def _decide_and_act(
     )
 
 
-def _judge(root: Path, env: Environment, req: AdvanceRequest, prog: Progress, now: float):
-    cfg = gate_mod.load_gate_config(env, prog.gate_overrides, prog.gate_where)
+def _judge(
+    ctx: Context, env: Environment, req: AdvanceRequest, prog: Progress, now: float
+) -> gate_mod.Judgement:
+    cfg = load_gate_config(env, prog.gate_overrides, prog.gate_where)
     if prog.since is not None:
         # Judge the step's own traffic: no further back than when it was reached.
         window = min(parse_duration(cfg.prometheus_window, "window"), now - prog.since)
-        cfg.prometheus_window = promql_duration(window)
+        cfg = replace(cfg, prometheus_window=promql_duration(window))
     url = req.prometheus or cfg.prometheus_url
-    source = gate_mod.PrometheusSource(url) if url else None
-    return gate_mod.judge(root, env, cfg, source)
+    source = PrometheusSource(url) if url else None
+    return gate_mod.judge(ctx.root, env, cfg, source)
 
 
-def _move(root, env, prog: Progress, req, out, helm, note: Annotation) -> str | None:
-    delivery = Delivery()
-    args = (delivery, req.dry_run, out, helm)
+def _move(ctx: Context, env: Environment, prog: Progress) -> str | None:
+    """Make the step's move; ``ctx.annotation`` says why, and gains the move's own trailers."""
+    note = ctx.annotation
+    assert note is not None
     if prog.next_move == "set-weight":
         assert prog.weight is not None and prog.next_step is not None
         note.trailers.append(("Nepse-Step", prog.next_step))
-        landed = set_weight(root, env.name, prog.weight, *args, annotation=note)
+        landed = set_weight(ctx, env.name, prog.weight)
     elif prog.next_move == "flip":
-        landed = flip(root, env.name, *args, annotation=note)
+        landed = flip(ctx, env.name)
     elif prog.next_move == "finish":
-        landed = finish(root, env.name, *args, annotation=note)
+        landed = finish(ctx, env.name)
     elif prog.next_move == "shadow-stop":
-        shadow = _shadow_version(env)
+        shadow = env_state(env).slots["shadow"]
         note.trailers += [(PROMOTE_NEXT, "promote"), ("Nepse-Model-Sha256", shadow.model_sha256)]
-        landed = shadow_stop(root, env.name, *args, annotation=note)
+        landed = shadow_stop(ctx, env.name)
     elif prog.next_move == "promote":
         assert prog.version is not None
         v = prog.version
         request = PromoteRequest(env.name, None, v.image_tag, v.model_version, v.model_sha256)
-        landed = promote(root, request, *args, annotation=note)
+        landed = promote(ctx, request)
     else:
         raise AssertionError(prog.next_move)
     return landed.sha
 
 
-def _shadow_version(env: Environment) -> Version:
-    return env_state(env).slots["shadow"]
-
-
-def _roll_back(root, judgement, req: AdvanceRequest, out, helm, base) -> Outcome:
+def _roll_back(
+    ctx: Context, judgement: gate_mod.Judgement, req: AdvanceRequest, base: dict[str, Any]
+) -> Outcome:
     reason = judgement.failure_reason()
     version = judgement.candidate_version
     stable = judgement.state.slots[judgement.tracks["stable"]]
     target = quarantine_target(version, stable)
-    if req.dry_run:
-        out(f"dry run: {reason}")
-        rollback(root, judgement.env.name, True, reason, Delivery(), True, out, helm)
-        if target:
-            out(f"dry run: would then quarantine {target[0]} {target[1]}")
-        return Outcome(result="rolled-back", action="rollback", reason=reason, **base)
-    out(reason)
     void_log = (req.redis_url, req.prediction_stream)
-    commits = [gate_mod.roll_back_failed(root, judgement, Delivery(), out, helm, void_log)]
-    if target:
-        why = f"the gate failed in {judgement.env.name}"
-        sha, reason = quarantine_failed(root, judgement.env.name, target, reason, why, out, helm)
-        if sha:
-            commits.append(sha)
+    commits, reason = undo_failed_release(
+        ctx,
+        judgement.env.name,
+        reason,
+        target,
+        f"the gate failed in {judgement.env.name}",
+        lambda here: gate_mod.roll_back_failed(here, judgement, void_log),
+    )
     return Outcome(result="rolled-back", action="rollback", reason=reason, commits=commits, **base)
 
 

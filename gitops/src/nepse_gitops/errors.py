@@ -11,3 +11,17 @@ class UsageError(GitopsError):
     """The command was called with arguments that cannot work together."""
 
     exit_code = 2
+
+
+class GateError(GitopsError):
+    """The gate could not judge: its configuration or its metrics are wrong (exit 2)."""
+
+    exit_code = 2
+
+
+class GateConfigError(GateError):
+    """A gate threshold or metrics source that cannot work."""
+
+
+class MetricsError(GateError):
+    """Metrics that cannot be read, or that come from another model than the slot pins."""

@@ -16,16 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .change import Delivery, Landed, Printer, land
-from .environments import (
-    ENVIRONMENTS_DIR,
-    Change,
-    YamlDoc,
-    list_environments,
-    load_environment,
-)
+from .change import Landed, land
+from .context import Context
+from .environments import ENVIRONMENTS_DIR, list_environments, load_environment
 from .errors import GitopsError, UsageError
-from .gitrepo import CommitMessage, GitRepo
+from .gitrepo import CommitMessage
+from .yamldoc import Change, YamlDoc
 
 ARGOCD_DIR = Path("argocd")
 BOOTSTRAP_APP = ARGOCD_DIR / "bootstrap" / "root-app.yaml"
@@ -68,7 +64,9 @@ def current_repo_url(root: Path) -> str:
     return str(url)
 
 
-def _repo_url_places(node: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[Any, Any, tuple]]:
+def _repo_url_places(
+    node: Any, path: tuple[str, ...] = ()
+) -> Iterator[tuple[Any, Any, tuple[str, ...]]]:
     """(container, key or index, path) of every `repoURL` value and `sourceRepos` entry."""
     if isinstance(node, dict):
         for key, value in node.items():
@@ -101,14 +99,8 @@ def _point_argocd_at(root: Path, old: str, new: str) -> list[YamlDoc]:
     return docs
 
 
-def init(
-    root: Path,
-    req: InitRequest,
-    delivery: Delivery,
-    dry_run: bool,
-    out: Printer,
-    helm: str | None = None,
-) -> Landed:
+def init(ctx: Context, req: InitRequest) -> Landed:
+    root = ctx.root
     check_request(req)
     old_url = current_repo_url(root)
     docs = _point_argocd_at(root, old_url, req.repo_url)
@@ -136,4 +128,4 @@ def init(
         [("Nepse-Env", "all"), ("Nepse-Action", "init"), ("Nepse-Repo-URL", req.repo_url)],
     )
     envs = [load_environment(root, name) for name in names]
-    return land(GitRepo(root), docs, envs, message, delivery, dry_run, out, "init", helm)
+    return land(ctx, docs, envs, message, "init")

@@ -19,10 +19,14 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .change import Delivery, Landed, Printer, land
-from .environments import Environment, Version, env_state, iter_slot_keys, load_environment
+from .change import Landed
+from .context import Context
+from .environments import Environment, load_environment
 from .errors import GitopsError, UsageError
-from .gitrepo import Annotation, CommitMessage, GitRepo
+from .gitrepo import CommitMessage
+from .policy import promotion_strategy
+from .release_edit import land_release, set_slot
+from .state import EnvState, Version, env_state
 
 
 @dataclass
@@ -83,12 +87,7 @@ def plan(root: Path, req: PromoteRequest) -> tuple[Environment, Version, str, st
     version, source_phrase = resolve_version(root, req)
     state = env_state(target)
 
-    blocked = state.quarantined(version)
-    if blocked:
-        raise GitopsError(
-            f"refusing to promote {version}: {' and '.join(blocked)} is quarantined in "
-            "environments/quarantine.yaml"
-        )
+    state.refuse_quarantined(version, f"promote {version}")
     if state.strategy == "shadow":
         raise GitopsError(
             f"refusing to promote into {target.name}: it is in a shadow phase "
@@ -108,13 +107,18 @@ def plan(root: Path, req: PromoteRequest) -> tuple[Environment, Version, str, st
         raise GitopsError(
             f"nothing to promote: {target.name} already serves {version} in slot {served_slot}"
         )
-    how = target.promotion_strategy()
+    how = promotion_strategy(target)
     slot = {"rolling": "stable", "canary": "canary", "blueGreen": state.idle_colour}[how]
     return target, version, slot, source_phrase, _message(target, version, slot, req, how, state)
 
 
 def _message(
-    target: Environment, version: Version, slot: str, req: PromoteRequest, how: str, state
+    target: Environment,
+    version: Version,
+    slot: str,
+    req: PromoteRequest,
+    how: str,
+    state: EnvState,
 ) -> CommitMessage:
     origin = req.from_env or "build"
     subject = f"promote({target.name}): {slot}={version} from {origin}"
@@ -154,36 +158,13 @@ def default_branch(env: str, version: Version) -> str:
     return f"promote/{env}/{safe}"
 
 
-def promote(
-    root: Path,
-    req: PromoteRequest,
-    delivery: Delivery,
-    dry_run: bool,
-    out: Printer,
-    helm: str | None = None,
-    annotation: Annotation | None = None,
-) -> Landed:
-    target, version, slot, source_phrase, message = plan(root, req)
+def promote(ctx: Context, req: PromoteRequest) -> Landed:
+    target, version, slot, source_phrase, message = plan(ctx.root, req)
     doc = target.release_doc()
-    fields = version.fields()
     if slot == "canary":
         doc.set(("rollout", "strategy"), "canary")
-    for keys in iter_slot_keys(slot):
-        doc.set(keys, fields[keys[-1]])
+    set_slot(doc, slot, version)
     if slot == "canary":
         doc.set(("rollout", "canary", "weight"), 0)
-    changes = "\n".join(f"  {c.describe()}" for c in doc.changes)
-    message.body += f"\n\nChanged in {target.rel(target.release_path)}:\n{changes}"
-    out(f"promoting {version} from {source_phrase} into {target.name} slot {slot}")
-    return land(
-        GitRepo(root),
-        [doc],
-        [target],
-        message,
-        delivery,
-        dry_run,
-        out,
-        what=f"promote into {target.name}",
-        helm=helm,
-        annotation=annotation,
-    )
+    ctx.out(f"promoting {version} from {source_phrase} into {target.name} slot {slot}")
+    return land_release(ctx, target, doc, message, f"promote into {target.name}")

@@ -9,33 +9,21 @@ stop rendering and Argo CD could not sync it any more.
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 from ruamel.yaml.comments import CommentedSeq
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
-from .change import Delivery, Landed, Printer, land
-from .environments import (
-    QUARANTINE_FILE,
-    YamlDoc,
-    env_state,
-    list_environments,
-    load_environment,
-)
+from .change import Landed, land
+from .context import Context
+from .environments import QUARANTINE_FILE, list_environments, load_environment
 from .errors import GitopsError, UsageError
-from .gitrepo import Annotation, CommitMessage, GitRepo
+from .gitrepo import CommitMessage
+from .state import Quarantine, env_state
+from .yamldoc import MISSING, Change, YamlDoc
 
 
 def quarantine(
-    root: Path,
-    image_tag: str | None,
-    model_version: str | None,
-    reason: str | None,
-    delivery: Delivery,
-    dry_run: bool,
-    out: Printer,
-    helm: str | None = None,
-    annotation: Annotation | None = None,
+    ctx: Context, image_tag: str | None, model_version: str | None, reason: str | None
 ) -> Landed:
     if bool(image_tag) == bool(model_version):
         raise UsageError("quarantine takes exactly one of --image-tag or --model-version")
@@ -45,7 +33,7 @@ def quarantine(
         else ("modelVersions", model_version, "modelVersion")
     )
     assert value is not None
-    path = root / QUARANTINE_FILE
+    path = ctx.root / QUARANTINE_FILE
     doc = YamlDoc.load(path, QUARANTINE_FILE.as_posix())
     section = doc.get(("quarantine",))
     if not isinstance(section, dict):
@@ -54,19 +42,19 @@ def quarantine(
     if items is None:
         items = CommentedSeq()
         section[key] = items
-    if not isinstance(items, list):
+    if not isinstance(items, CommentedSeq):
         raise GitopsError(f"{QUARANTINE_FILE}: quarantine.{key} must be a list")
     if value in [str(i) for i in items]:
         raise GitopsError(f"nothing to do: {label} {value!r} is already quarantined")
 
-    envs = [load_environment(root, name) for name in list_environments(root)]
-    running = []
-    for env in envs:
-        for slot, version in env_state(env).slots_in_use().items():
-            if (image_tag and version.image_tag == value) or (
-                model_version and version.model_version == value
-            ):
-                running.append(f"{env.name} (slot {slot}: {version})")
+    entry = Quarantine(image_tags=(value,)) if image_tag else Quarantine(model_versions=(value,))
+    envs = [load_environment(ctx.root, name) for name in list_environments(ctx.root)]
+    running = [
+        f"{env.name} (slot {slot}: {version})"
+        for env in envs
+        for slot, version in env_state(env).slots_in_use().items()
+        if entry.blocks(version)
+    ]
     if running:
         raise GitopsError(
             f"refusing to quarantine {label} {value!r}: it still runs in "
@@ -93,25 +81,12 @@ def quarantine(
         ),
         [("Nepse-Env", "all"), ("Nepse-Action", "quarantine"), (f"Nepse-{_trailer(label)}", value)],
     )
-    return land(
-        GitRepo(root),
-        [doc],
-        envs,
-        message,
-        delivery,
-        dry_run,
-        out,
-        f"quarantine {value}",
-        helm,
-        annotation=annotation,
-    )
+    return land(ctx, [doc], envs, message, f"quarantine {value}")
 
 
 def _trailer(label: str) -> str:
     return "Image-Tag" if label == "imageTag" else "Model-Version"
 
 
-def _change(key: str, value: str):
-    from .environments import MISSING, Change
-
+def _change(key: str, value: str) -> Change:
     return Change(("quarantine", key), MISSING, value)

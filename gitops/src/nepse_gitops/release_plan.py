@@ -28,8 +28,9 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from .durations import parse_duration
-from .environments import Environment, deep_merge
+from .environments import Environment
 from .errors import GitopsError
+from .values import deep_merge
 
 
 def _seconds(value: object) -> float:

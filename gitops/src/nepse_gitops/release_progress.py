@@ -9,13 +9,15 @@ counts from the merge). `status` prints this; `advance` acts on it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .environments import ENVIRONMENTS_DIR, Environment, EnvState, Version, env_state
+from .environments import ENVIRONMENTS_DIR, Environment
 from .gitrepo import RELEASE_ACTIONS, GitRepo, LoggedCommit
+from .policy import promotion_strategy
 from .release_plan import ReleasePlan, load_release_plan
 from .rollback import flipped_since_promote
+from .state import EnvState, Version, env_state
 
 # Trailer of the `shadow stop` that `advance` commits when the shadow passed: the next run
 # promotes the shadowed version the way the environment promotes.
@@ -108,7 +110,7 @@ def progress(repo: GitRepo, env: Environment, state: EnvState | None = None) -> 
             "shadow-passed",
             f"the shadow of {passed} passed and was stopped",
             "promote",
-            f"promote {passed} into {env.name} ({env.promotion_strategy()} release)",
+            f"promote {passed} into {env.name} ({promotion_strategy(env)} release)",
             since,
             version=passed,
             judged=False,
@@ -152,32 +154,27 @@ def _canary(env: Environment, state: EnvState, plan: ReleasePlan, since: int | N
         if weight == step.weight
         else f"between the plan's steps, held like step {index + 1}"
     )
-    common = {
-        "since": since,
-        "pause": step.pause,
-        "gate_overrides": step.gate,
-        "gate_where": f"{where}: release.canary.steps[{index}].gate",
-    }
-    if later:
-        nxt = weights.index(later[0])
-        return Progress(
-            env.name,
-            "canary",
-            f"canary {version} at weight {weight} ({label})",
-            "set-weight",
-            f"weight {later[0]} (step {nxt + 1} of {len(steps)})",
-            weight=later[0],
-            next_step=f"{nxt + 1}/{len(steps)}",
-            **common,
-        )
-    return Progress(
+    held = Progress(
         env.name,
         "canary",
         f"canary {version} at weight {weight} ({label})",
         "finish",
         f"finish: {version} becomes stable",
-        **common,
+        since,
+        step.pause,
+        gate_overrides=step.gate,
+        gate_where=f"{where}: release.canary.steps[{index}].gate",
     )
+    if later:
+        nxt = weights.index(later[0])
+        return replace(
+            held,
+            next_move="set-weight",
+            next_detail=f"weight {later[0]} (step {nxt + 1} of {len(steps)})",
+            weight=later[0],
+            next_step=f"{nxt + 1}/{len(steps)}",
+        )
+    return held
 
 
 def _passed_shadow(commits: list[LoggedCommit]) -> Version | None:

@@ -22,15 +22,10 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from .environments import (
-    CHART_DIR,
-    RELEASE_NAME,
-    Environment,
-    EnvState,
-    env_state,
-    load_plain,
-)
+from .environments import RELEASE_NAME, Environment
 from .errors import GitopsError
+from .state import EnvState, env_state
+from .yamldoc import load_plain
 
 PROJECT_FILE = Path("argocd/apps/project.yaml")
 
@@ -131,7 +126,7 @@ def render_env(
                 raise GitopsError(f"{env.rel(path)} is missing; every render needs it")
         args = helm_template_args(
             helm,
-            env.root / CHART_DIR,
+            env.chart_dir,
             env.namespace,
             files,
             kube_version=kube_version,

@@ -10,9 +10,8 @@ promotion or shadow start) in a single commit; the gate uses it when a candidate
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from .change import Delivery, Printer
+from .context import Context
+from .delivery import deliver
 from .environments import ENVIRONMENTS_DIR, load_environment
 from .errors import GitopsError
 from .gitrepo import (
@@ -70,20 +69,13 @@ def pick(repo: GitRepo, env: str, release: bool) -> list[LoggedCommit]:
     )
 
 
-def rollback(
-    root: Path,
-    env_name: str,
-    release: bool,
-    reason: str | None,
-    delivery: Delivery,
-    dry_run: bool,
-    out: Printer,
-    helm: str | None = None,
-) -> str | None:
-    env = load_environment(root, env_name)
-    repo = GitRepo(root)
+def rollback(ctx: Context, env_name: str, release: bool, reason: str | None) -> str | None:
+    """Revert the environment's last step (``release``: the whole release in flight) in one
+    commit; returns it (None with --dry-run)."""
+    env = load_environment(ctx.root, env_name)
+    repo, out = ctx.repo, ctx.out
     targets = pick(repo, env.name, release)
-    if dry_run:
+    if ctx.dry_run:
         out(f"dry run: would revert in {env.name}:")
         for commit in targets:
             out(f"  {commit.sha[:12]} {commit.subject}")
@@ -99,37 +91,17 @@ def rollback(
                 f"refusing to revert {commit.sha[:12]} ({commit.subject!r}): it also changes "
                 f"{', '.join(foreign)}, outside {own_env}; revert it by hand"
             )
+    message = _message(env.name, targets, reason).annotated(ctx.annotation)
 
-    start_branch = repo.current_branch()
-    start_head = repo.head()
-    if delivery.branch:
-        repo.create_branch(delivery.branch)
-    try:
+    def revert() -> str:
         repo.revert_no_commit([c.sha for c in targets])
-        render_and_validate(env, helm=helm)
-        message = _message(env.name, targets, reason)
-        sha = repo.commit_staged(message)
-    except BaseException:
-        repo.abort_revert()
-        repo.run("reset", "--quiet", "--hard", start_head)
-        if delivery.branch and start_branch:
-            repo.switch(start_branch)
-            repo.delete_branch(delivery.branch)
-        raise
-    out(repo.run("show", "--stat", "--format=", sha).rstrip())
-    out(f"committed {sha[:12]} on {repo.current_branch() or 'detached HEAD'}: {message.subject}")
-    if delivery.push or delivery.pull_request:
-        from .gitrepo import open_pull_request
+        render_and_validate(env, helm=ctx.helm)
+        return repo.commit_staged(message)
 
-        branch = repo.current_branch()
-        if not branch:
-            raise GitopsError("cannot push from a detached HEAD; pass --branch")
-        repo.push(delivery.remote, branch)
-        out(f"pushed {branch} to {delivery.remote}")
-        if delivery.pull_request:
-            base = delivery.base or start_branch or "main"
-            out(f"opened pull request: {open_pull_request(repo, branch, base, message)}")
-    return sha
+    def show(sha: str) -> None:
+        out(repo.run("show", "--stat", "--format=", sha).rstrip())
+
+    return deliver(ctx, message, revert, show, undo=repo.abort_revert).sha
 
 
 def _message(env: str, targets: list[LoggedCommit], reason: str | None) -> CommitMessage:

@@ -16,16 +16,16 @@ from __future__ import annotations
 
 import json
 import subprocess
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, replace
 from typing import Any
 
-from .change import Delivery, Printer
-from .environments import Environment, EnvState, Version, env_state
+from .context import Context, Delivery
+from .environments import Environment
 from .errors import GitopsError
-from .gitrepo import Annotation, GitRepo
-from .release_failure import quarantine_failed, quarantine_target
+from .gitrepo import Annotation
+from .release_failure import quarantine_target, undo_failed_release
 from .rollback import flipped_since_promote, rollback
+from .state import EnvState, Version, env_state
 from .steps import finish
 
 # The ApplicationSet's release name, which is also the chart's resource name prefix.
@@ -104,7 +104,8 @@ class Decision:
     commits: list[str]
 
 
-def follow(root: Path, env: Environment, kube: Kube, dry_run: bool, out: Printer, helm) -> Decision:
+def follow(ctx: Context, env: Environment, kube: Kube) -> Decision:
+    """What the Rollout says about the release in flight, and the commit that records it."""
     state = env_state(env)
     slot = state.rollout_slot()
     pinned = state.slots[slot]
@@ -123,12 +124,12 @@ def follow(root: Path, env: Environment, kube: Kube, dry_run: bool, out: Printer
             [],
         )
     if view.aborted:
-        return _roll_back(root, env, state, slot, view, dry_run, out, helm)
+        return _roll_back(ctx, env, state, slot, view)
     in_flight = state.candidate() is not None
     if not in_flight:
         return Decision("idle", "none", f"no release in flight; the Rollout is {view.phase}", [])
-    if view.promoted and in_flight and _finishable(root, env, state, slot):
-        return _finish(root, env, view, dry_run, out, helm)
+    if view.promoted and in_flight and _finishable(ctx, env, state, slot):
+        return _finish(ctx, env, view)
     where = f"step {view.step}, " if view.step else ""
     detail = f": {view.message}" if view.message else ""
     return Decision(
@@ -136,11 +137,11 @@ def follow(root: Path, env: Environment, kube: Kube, dry_run: bool, out: Printer
     )
 
 
-def _finishable(root: Path, env: Environment, state: EnvState, slot: str) -> bool:
+def _finishable(ctx: Context, env: Environment, state: EnvState, slot: str) -> bool:
     if state.strategy == "canary":
         return slot == "canary"
     if state.strategy == "blueGreen":
-        return flipped_since_promote(GitRepo(root), env.name)
+        return flipped_since_promote(ctx.repo, env.name)
     return False
 
 
@@ -151,32 +152,28 @@ def _kept_version(state: EnvState) -> Version:
     return state.slots["stable"]
 
 
-def _roll_back(root, env, state, slot, view: RolloutView, dry_run, out, helm) -> Decision:
+def _roll_back(
+    ctx: Context, env: Environment, state: EnvState, slot: str, view: RolloutView
+) -> Decision:
     failed = state.slots[slot]
     reason = f"Argo Rollouts aborted {failed} in {env.name}: {view.message or view.phase}"
     target = quarantine_target(failed, _kept_version(state))
-    if dry_run:
-        out(f"dry run: {reason}")
-        rollback(root, env.name, True, reason, Delivery(), True, out, helm)
-        if target:
-            out(f"dry run: would then quarantine {target[0]} {target[1]}")
-        return Decision("rolled-back", "rollback", reason, [])
-    out(reason)
-    sha = rollback(root, env.name, True, reason, Delivery(), False, out, helm)
-    commits = [sha] if sha else []
-    if target:
-        why = f"Argo Rollouts aborted it in {env.name}"
-        landed, reason = quarantine_failed(root, env.name, target, reason, why, out, helm)
-        if landed:
-            commits.append(landed)
+    commits, reason = undo_failed_release(
+        ctx,
+        env.name,
+        reason,
+        target,
+        f"Argo Rollouts aborted it in {env.name}",
+        lambda here: rollback(here, env.name, True, reason),
+    )
     return Decision("rolled-back", "rollback", reason, commits)
 
 
-def _finish(root, env, view: RolloutView, dry_run, out, helm) -> Decision:
+def _finish(ctx: Context, env: Environment, view: RolloutView) -> Decision:
     note = Annotation(
         f"nepse-gitops advance: Argo Rollouts promoted {view.version} in {env.name}.",
         [("Nepse-Advance", "finish"), ("Nepse-Gate", "argo-rollouts")],
     )
-    landed = finish(root, env.name, Delivery(), dry_run, out, helm, annotation=note)
+    landed = finish(replace(ctx, delivery=Delivery(), annotation=note), env.name)
     reason = f"the rollouts controller promoted {view.version} fully"
     return Decision("finished", "finish", reason, [landed.sha] if landed.sha else [])

@@ -7,11 +7,12 @@ import time
 from typing import Any
 
 from .advance import iso
-from .change import Printer
+from .context import Printer
 from .durations import format_duration
-from .environments import Environment, env_state
+from .environments import Environment
 from .gitrepo import GitRepo
 from .release_progress import progress
+from .state import env_state
 
 
 def status_of(repo: GitRepo, env: Environment, now: float | None = None) -> dict[str, Any]:

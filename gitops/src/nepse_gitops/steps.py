@@ -9,66 +9,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from .change import Delivery, Landed, Printer, land
-from .environments import (
-    Environment,
-    Version,
-    base_strategy,
-    env_state,
-    iter_slot_keys,
-    load_environment,
-)
+from .change import Landed
+from .context import Context
+from .environments import load_environment
 from .errors import GitopsError, UsageError
-from .gitrepo import Annotation, CommitMessage, GitRepo
+from .gitrepo import CommitMessage
 from .promote import PromoteRequest, resolve_version
+from .release_edit import clear_slot, land_release, release_trailers, set_slot
 from .rollback import flipped_since_promote
-
-EMPTY = Version("", "", "")
-
-
-def _trailers(env: Environment, action: str, version: Version | None = None) -> list:
-    trailers = [("Nepse-Env", env.name), ("Nepse-Action", action)]
-    if version is not None and not version.empty:
-        trailers += [
-            ("Nepse-Image-Tag", version.image_tag),
-            ("Nepse-Model-Version", version.model_version),
-        ]
-    return trailers
+from .state import env_state
+from .values import base_strategy
 
 
-def _body(env: Environment, text: str, doc) -> str:
-    changes = "\n".join(f"  {c.describe()}" for c in doc.changes)
-    return f"{text}\n\nChanged in {env.rel(env.release_path)}:\n{changes}"
-
-
-def _land(root, env, doc, message, delivery, dry_run, out, what, helm, annotation) -> Landed:
-    return land(
-        GitRepo(root),
-        [doc],
-        [env],
-        message,
-        delivery,
-        dry_run,
-        out,
-        what,
-        helm=helm,
-        annotation=annotation,
-    )
-
-
-def set_weight(
-    root: Path,
-    env_name: str,
-    weight: int,
-    delivery: Delivery,
-    dry_run: bool,
-    out: Printer,
-    helm: str | None = None,
-    annotation: Annotation | None = None,
-) -> Landed:
-    env = load_environment(root, env_name)
+def set_weight(ctx: Context, env_name: str, weight: int) -> Landed:
+    env = load_environment(ctx.root, env_name)
     state = env_state(env)
     if not 0 <= weight <= 100:
         raise UsageError(f"--weight must be between 0 and 100, got {weight}")
@@ -86,38 +40,15 @@ def set_weight(
     _, version = candidate
     message = CommitMessage(
         f"step({env.name}): canary weight {state.canary_weight} -> {weight}",
-        _body(
-            env,
-            f"Send {weight}% of {env.name}'s traffic to the canary {version} "
-            f"(stable {state.slots['stable']} keeps {100 - weight}%).",
-            doc,
-        ),
-        [*_trailers(env, "set-weight", version), ("Nepse-Weight", str(weight))],
+        f"Send {weight}% of {env.name}'s traffic to the canary {version} "
+        f"(stable {state.slots['stable']} keeps {100 - weight}%).",
+        [*release_trailers(env, "set-weight", version), ("Nepse-Weight", str(weight))],
     )
-    return _land(
-        root,
-        env,
-        doc,
-        message,
-        delivery,
-        dry_run,
-        out,
-        f"set-weight in {env.name}",
-        helm,
-        annotation,
-    )
+    return land_release(ctx, env, doc, message, f"set-weight in {env.name}")
 
 
-def flip(
-    root: Path,
-    env_name: str,
-    delivery: Delivery,
-    dry_run: bool,
-    out: Printer,
-    helm: str | None = None,
-    annotation: Annotation | None = None,
-) -> Landed:
-    env = load_environment(root, env_name)
+def flip(ctx: Context, env_name: str) -> Landed:
+    env = load_environment(ctx.root, env_name)
     state = env_state(env)
     if state.strategy != "blueGreen":
         raise GitopsError(
@@ -130,41 +61,21 @@ def flip(
             f"refusing to flip {env.name}: the idle colour {idle} is empty, so users would "
             "reach no pods; promote a version into it first"
         )
-    blocked = state.quarantined(state.slots[idle])
-    if blocked:
-        raise GitopsError(
-            f"refusing to flip {env.name} to {idle}: {' and '.join(blocked)} is quarantined"
-        )
+    state.refuse_quarantined(state.slots[idle], f"flip {env.name} to {idle}", name_file=False)
     doc = env.release_doc()
     doc.set(("rollout", "blueGreen", "activeColor"), idle)
     message = CommitMessage(
         f"flip({env.name}): active colour {state.active_colour} -> {idle}",
-        _body(
-            env,
-            f"Users move from {state.active_colour} ({state.slots[state.active_colour]}) to "
-            f"{idle} ({state.slots[idle]}); {state.active_colour} stays up as the instant way "
-            "back until `nepse-gitops finish`.",
-            doc,
-        ),
-        [*_trailers(env, "flip", state.slots[idle]), ("Nepse-Active-Colour", idle)],
+        f"Users move from {state.active_colour} ({state.slots[state.active_colour]}) to "
+        f"{idle} ({state.slots[idle]}); {state.active_colour} stays up as the instant way "
+        "back until `nepse-gitops finish`.",
+        [*release_trailers(env, "flip", state.slots[idle]), ("Nepse-Active-Colour", idle)],
     )
-    return _land(
-        root, env, doc, message, delivery, dry_run, out, f"flip {env.name}", helm, annotation
-    )
+    return land_release(ctx, env, doc, message, f"flip {env.name}")
 
 
-def shadow_start(
-    root: Path,
-    env_name: str,
-    percent: float,
-    req: PromoteRequest,
-    delivery: Delivery,
-    dry_run: bool,
-    out: Printer,
-    helm: str | None = None,
-    annotation: Annotation | None = None,
-) -> Landed:
-    env = load_environment(root, env_name)
+def shadow_start(ctx: Context, env_name: str, percent: float, req: PromoteRequest) -> Landed:
+    env = load_environment(ctx.root, env_name)
     state = env_state(env)
     if not 0 < percent <= 100:
         raise UsageError(f"--percent must be above 0 and at most 100, got {percent}")
@@ -178,58 +89,29 @@ def shadow_start(
             f"refusing to start a shadow in {env.name}: blueGreen already runs the next version "
             "on the idle colour without users; test it there"
         )
-    if state.candidate():
-        slot, version = state.candidate()
+    in_flight = state.candidate()
+    if in_flight:
+        slot, current = in_flight
         raise GitopsError(
-            f"refusing to start a shadow in {env.name}: a release is in flight ({slot}={version})"
+            f"refusing to start a shadow in {env.name}: a release is in flight ({slot}={current})"
         )
-    version, phrase = resolve_version(root, req)
-    blocked = state.quarantined(version)
-    if blocked:
-        raise GitopsError(
-            f"refusing to shadow {version}: {' and '.join(blocked)} is quarantined in "
-            "environments/quarantine.yaml"
-        )
+    version, phrase = resolve_version(ctx.root, req)
+    state.refuse_quarantined(version, f"shadow {version}")
     doc = env.release_doc()
     doc.set(("rollout", "strategy"), "shadow")
     doc.set(("rollout", "shadow", "percent"), percent)
-    fields = version.fields()
-    for keys in iter_slot_keys("shadow"):
-        doc.set(keys, fields[keys[-1]])
+    set_slot(doc, "shadow", version)
     message = CommitMessage(
         f"shadow({env.name}): start {version} at {percent}%",
-        _body(
-            env,
-            f"Mirror {percent}% of {env.name}'s requests to {version} from {phrase}. Its answers "
-            f"are compared and discarded; users keep getting {state.slots['stable']}.",
-            doc,
-        ),
-        [*_trailers(env, "shadow-start", version), ("Nepse-Percent", str(percent))],
+        f"Mirror {percent}% of {env.name}'s requests to {version} from {phrase}. Its answers "
+        f"are compared and discarded; users keep getting {state.slots['stable']}.",
+        [*release_trailers(env, "shadow-start", version), ("Nepse-Percent", str(percent))],
     )
-    return _land(
-        root,
-        env,
-        doc,
-        message,
-        delivery,
-        dry_run,
-        out,
-        f"start a shadow in {env.name}",
-        helm,
-        annotation,
-    )
+    return land_release(ctx, env, doc, message, f"start a shadow in {env.name}")
 
 
-def shadow_stop(
-    root: Path,
-    env_name: str,
-    delivery: Delivery,
-    dry_run: bool,
-    out: Printer,
-    helm: str | None = None,
-    annotation: Annotation | None = None,
-) -> Landed:
-    env = load_environment(root, env_name)
+def shadow_stop(ctx: Context, env_name: str) -> Landed:
+    env = load_environment(ctx.root, env_name)
     state = env_state(env)
     if state.strategy != "shadow":
         raise GitopsError(f"refusing to stop a shadow in {env.name}: none is running")
@@ -242,41 +124,17 @@ def shadow_stop(
             "is started and stopped in release.yaml, the environment's own strategy must differ"
         )
     doc.delete(("rollout", "strategy"))
-    for keys in iter_slot_keys("shadow"):
-        doc.set(keys, "")
+    clear_slot(doc, "shadow")
     message = CommitMessage(
         f"shadow({env.name}): stop {shadow}",
-        _body(
-            env,
-            f"End the shadow phase of {shadow}; {env.name} returns to its {base} strategy.",
-            doc,
-        ),
-        _trailers(env, "shadow-stop", shadow),
+        f"End the shadow phase of {shadow}; {env.name} returns to its {base} strategy.",
+        release_trailers(env, "shadow-stop", shadow),
     )
-    return _land(
-        root,
-        env,
-        doc,
-        message,
-        delivery,
-        dry_run,
-        out,
-        f"stop the shadow in {env.name}",
-        helm,
-        annotation,
-    )
+    return land_release(ctx, env, doc, message, f"stop the shadow in {env.name}")
 
 
-def finish(
-    root: Path,
-    env_name: str,
-    delivery: Delivery,
-    dry_run: bool,
-    out: Printer,
-    helm: str | None = None,
-    annotation: Annotation | None = None,
-) -> Landed:
-    env = load_environment(root, env_name)
+def finish(ctx: Context, env_name: str) -> Landed:
+    env = load_environment(ctx.root, env_name)
     state = env_state(env)
     doc = env.release_doc()
     if state.strategy == "canary":
@@ -289,11 +147,8 @@ def finish(
                 "rollout.strategy canary, so the canary slot can never be emptied; make the "
                 "environment's strategy rolling and let promotions switch to canary"
             )
-        fields = version.fields()
-        for keys in iter_slot_keys("stable"):
-            doc.set(keys, fields[keys[-1]])
-        for keys in iter_slot_keys("canary"):
-            doc.set(keys, "")
+        set_slot(doc, "stable", version)
+        clear_slot(doc, "canary")
         doc.set(("rollout", "canary", "weight"), 0)
         doc.delete(("rollout", "strategy"))
         text = (
@@ -307,16 +162,14 @@ def finish(
             raise GitopsError(
                 f"nothing to finish in {env.name}: both colours run {state.slots[idle]}"
             )
-        if not flipped_since_promote(GitRepo(root), env.name):
+        if not flipped_since_promote(ctx.repo, env.name):
             raise GitopsError(
                 f"refusing to finish {env.name}: the candidate on {idle} has not been flipped "
                 f"to yet; run `nepse-gitops flip --env {env.name}` first (or roll it back)"
             )
         version = state.slots[state.active_colour]
         previous = state.slots[idle]
-        fields = version.fields()
-        for keys in iter_slot_keys(idle):
-            doc.set(keys, fields[keys[-1]])
+        set_slot(doc, idle, version)
         text = (
             f"{version} on {state.active_colour} is {env.name}'s version now; {idle} is "
             f"updated from {previous} to the same version, which ends the instant way back "
@@ -335,10 +188,6 @@ def finish(
             "a promotion there is complete in one commit"
         )
     message = CommitMessage(
-        f"finish({env.name}): {slot}={version}",
-        _body(env, text, doc),
-        _trailers(env, "finish", version),
+        f"finish({env.name}): {slot}={version}", text, release_trailers(env, "finish", version)
     )
-    return _land(
-        root, env, doc, message, delivery, dry_run, out, f"finish in {env.name}", helm, annotation
-    )
+    return land_release(ctx, env, doc, message, f"finish in {env.name}")

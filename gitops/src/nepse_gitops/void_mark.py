@@ -21,7 +21,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .change import Printer
+from .context import Printer
 from .errors import GitopsError
 
 DEFAULT_STREAM = "nepse:predictions"
