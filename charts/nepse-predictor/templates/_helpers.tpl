@@ -30,39 +30,44 @@ Chart name and version for the helm.sh/chart label.
 {{- end }}
 
 {{/*
-Common labels.
+Labels of a resource: helm.sh/chart, the app.kubernetes.io set and its selector labels.
+Call with (dict "context" $ "component" "predictor" "track" "canary"); "component" and "track"
+are optional (a release-wide resource has neither).
 */}}
 {{- define "nepse-predictor.labels" -}}
-helm.sh/chart: {{ include "nepse-predictor.chart" . }}
+helm.sh/chart: {{ include "nepse-predictor.chart" .context }}
 {{ include "nepse-predictor.selectorLabels" . }}
-app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
-app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/version: {{ .context.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .context.Release.Service }}
 app.kubernetes.io/part-of: nepse-predictor
 {{- end }}
 
 {{/*
-Selector labels shared by every resource of the release (never the chart version).
+Selector labels: name and instance, then app.kubernetes.io/component and nepse-predictor/track
+when given (never the chart version). Takes the arguments of nepse-predictor.labels.
 */}}
 {{- define "nepse-predictor.selectorLabels" -}}
-app.kubernetes.io/name: {{ include "nepse-predictor.name" . | quote }}
-app.kubernetes.io/instance: {{ .Release.Name | quote }}
+app.kubernetes.io/name: {{ include "nepse-predictor.name" .context | quote }}
+app.kubernetes.io/instance: {{ .context.Release.Name | quote }}
+{{- with .component }}
+app.kubernetes.io/component: {{ . }}
+{{- end }}
+{{- with .track }}
+nepse-predictor/track: {{ . }}
+{{- end }}
 {{- end }}
 
 {{/*
-Selector labels of one predictor workload. Call with (dict "root" $ "track" "canary").
+Labels of a predictor pod: its selector labels, the version of the slot's image (cut to a label
+value) and podLabels. Call with (dict "context" $ "slot" "canary" "track" "canary"); leave out
+"track" where the rollouts controller sets it.
 */}}
-{{- define "nepse-predictor.trackSelectorLabels" -}}
-{{ include "nepse-predictor.selectorLabels" .root }}
-app.kubernetes.io/component: predictor
-nepse-predictor/track: {{ .track }}
+{{- define "nepse-predictor.podLabels" -}}
+{{ include "nepse-predictor.selectorLabels" (dict "context" .context "component" "predictor" "track" .track) }}
+app.kubernetes.io/version: {{ include "nepse-predictor.labelValue" (index .context.Values.slots .slot).imageTag | quote }}
+{{- with .context.Values.podLabels }}
+{{ toYaml . }}
 {{- end }}
-
-{{/*
-Selector labels of the router pods.
-*/}}
-{{- define "nepse-predictor.routerSelectorLabels" -}}
-{{ include "nepse-predictor.selectorLabels" . }}
-app.kubernetes.io/component: router
 {{- end }}
 
 {{/*
@@ -74,14 +79,6 @@ Name of the ServiceAccount.
 {{- else }}
 {{- default "default" .Values.serviceAccount.name }}
 {{- end }}
-{{- end }}
-
-{{/*
-Selector labels of every predictor pod, whatever its track.
-*/}}
-{{- define "nepse-predictor.predictorSelectorLabels" -}}
-{{ include "nepse-predictor.selectorLabels" . }}
-app.kubernetes.io/component: predictor
 {{- end }}
 
 {{/*
@@ -278,23 +275,19 @@ Selector of the main Service: the pods that answer clients when no traffic provi
 */}}
 {{- define "nepse-predictor.mainServiceSelector" -}}
 {{- $v := .Values }}
-{{- if eq $v.traffic.provider "router" }}
-{{- include "nepse-predictor.routerSelectorLabels" . }}
-{{- else }}
-{{- include "nepse-predictor.selectorLabels" . }}
-app.kubernetes.io/component: predictor
-{{- if include "nepse-predictor.argoRollouts" . }}
+{{- $component := "predictor" }}
+{{- $track := "" }}
+{{- if eq $v.traffic.provider "router" }}{{ $component = "router" }}
+{{- else if include "nepse-predictor.argoRollouts" . }}
 {{- /* The rollouts controller adds the pod-template hash of the active (or stable) version. */}}
 {{- else if eq $v.traffic.provider "istio" }}
 {{- /* Istio picks the track per request through DestinationRule subsets of this host. */}}
-{{- else if eq $v.rollout.strategy "blueGreen" }}
-nepse-predictor/track: {{ $v.rollout.blueGreen.activeColor }}
+{{- else if eq $v.rollout.strategy "blueGreen" }}{{ $track = $v.rollout.blueGreen.activeColor }}
 {{- else if and (eq $v.rollout.strategy "canary") (eq $v.traffic.provider "none") }}
 {{- /* stable and canary pods together: the split follows the replica ratio. */}}
-{{- else }}
-nepse-predictor/track: stable
+{{- else }}{{ $track = "stable" }}
 {{- end }}
-{{- end }}
+{{- include "nepse-predictor.selectorLabels" (dict "context" . "component" $component "track" $track) }}
 {{- end }}
 
 {{/*
@@ -336,11 +329,7 @@ Call with (dict "root" $ "track" "canary").
 {{- $slot := index $v.slots .track -}}
 metadata:
   labels:
-    {{- include "nepse-predictor.trackSelectorLabels" . | nindent 4 }}
-    app.kubernetes.io/version: {{ include "nepse-predictor.labelValue" $slot.imageTag | quote }}
-    {{- with $v.podLabels }}
-    {{- toYaml . | nindent 4 }}
-    {{- end }}
+    {{- include "nepse-predictor.podLabels" (dict "context" .root "slot" .track "track" .track) | nindent 4 }}
   annotations:
     autoscaling.knative.dev/min-scale: {{ $k.minScale | quote }}
     autoscaling.knative.dev/max-scale: {{ $k.maxScale | quote }}
@@ -537,16 +526,15 @@ volumes:
   {{- end }}
 {{- if ne $v.platform "knative" }}
 {{- if $v.topologySpread.enabled }}
+{{- /* A Rollout's pods of both tracks spread together: the controller sets their track. */}}
+{{- $track := ternary "" .track (not (empty (include "nepse-predictor.argoRollouts" .root))) }}
+{{- $selector := include "nepse-predictor.selectorLabels" (dict "context" .root "component" "predictor" "track" $track) }}
 topologySpreadConstraints:
   {{- range $v.topologySpread.constraints }}
   - {{ toYaml . | indent 4 | trim }}
     labelSelector:
       matchLabels:
-        {{- if include "nepse-predictor.argoRollouts" $.root }}
-        {{- include "nepse-predictor.predictorSelectorLabels" $.root | nindent 8 }}
-        {{- else }}
-        {{- include "nepse-predictor.trackSelectorLabels" $ | nindent 8 }}
-        {{- end }}
+        {{- $selector | nindent 8 }}
   {{- end }}
 {{- end }}
 {{- with $v.nodeSelector }}
