@@ -230,6 +230,16 @@ Model directory of one slot inside the container (NEPSE_MODEL_DIR).
 {{- end }}
 
 {{/*
+"true" when one workload is the idle colour of a blue-green release that
+rollout.blueGreen.scaleDownIdle scales to zero (no replicas, no HPA). Call with
+(dict "root" $ "track" "green").
+*/}}
+{{- define "nepse-predictor.scaledToZero" -}}
+{{- $v := .root.Values }}
+{{- if and (eq $v.rollout.strategy "blueGreen") $v.rollout.blueGreen.scaleDownIdle (eq .track (include "nepse-predictor.idleColor" .root)) }}true{{ end }}
+{{- end }}
+
+{{/*
 Replicas of one workload without autoscaling. A canary without a traffic provider shares
 replicaCount with stable according to its weight (the only split plain Services can make);
 an idle colour scaled down gets 0.
@@ -238,7 +248,7 @@ an idle colour scaled down gets 0.
 {{- $v := .root.Values }}
 {{- $total := int $v.replicaCount }}
 {{- $weight := int $v.rollout.canary.weight }}
-{{- if and (eq $v.rollout.strategy "blueGreen") $v.rollout.blueGreen.scaleDownIdle (eq .track (include "nepse-predictor.idleColor" .root)) }}0
+{{- if include "nepse-predictor.scaledToZero" . }}0
 {{- else if and (eq $v.rollout.strategy "canary") (eq $v.traffic.provider "none") }}
 {{- $canary := div (add (mul $total $weight) 99) 100 }}
 {{- if and (gt $weight 0) (lt $canary 1) }}{{ $canary = 1 }}{{ end }}
@@ -266,7 +276,7 @@ Whether a workload is scaled by an HPA ("true" or ""). An idle colour scaled to 
 {{- define "nepse-predictor.hpaEnabled" -}}
 {{- $v := .root.Values }}
 {{- if $v.autoscaling.enabled }}
-{{- if not (and (eq $v.rollout.strategy "blueGreen") $v.rollout.blueGreen.scaleDownIdle (eq .track (include "nepse-predictor.idleColor" .root))) }}true{{ end }}
+{{- if not (include "nepse-predictor.scaledToZero" .) }}true{{ end }}
 {{- end }}
 {{- end }}
 
@@ -442,19 +452,52 @@ Call with (dict "root" $ "track" "canary").
   volumeMounts:
     - name: tmp
       mountPath: /tmp
-    {{- if eq $v.model.source "url" }}
-    - name: models
-      mountPath: {{ $v.model.mountPath }}
-      readOnly: true
-    {{- else if eq $v.model.source "pvc" }}
-    - name: models
-      mountPath: {{ $v.model.mountPath }}
-      readOnly: true
-    {{- else if eq $v.model.source "imageVolume" }}
-    - name: models
-      mountPath: {{ include "nepse-predictor.modelDir" . }}
-      readOnly: true
+    {{- with include "nepse-predictor.modelVolumeMount" . }}
+    {{- . | nindent 4 }}
     {{- end }}
+{{- end }}
+
+{{/*
+The predictor container's read-only mount of the models volume (nothing with model.source=image):
+the model directory of model.source url and pvc lives under model.mountPath, an image volume is
+mounted as the slot's model directory itself. Call with (dict "root" $ "track" "canary").
+*/}}
+{{- define "nepse-predictor.modelVolumeMount" -}}
+{{- $v := .root.Values }}
+{{- if has $v.model.source (list "url" "pvc") -}}
+- name: models
+  mountPath: {{ $v.model.mountPath }}
+  readOnly: true
+{{- else if eq $v.model.source "imageVolume" -}}
+- name: models
+  mountPath: {{ include "nepse-predictor.modelDir" . }}
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{/*
+The models volume of a predictor pod (nothing with model.source=image): an emptyDir the init
+container fetches into (url), the claim (pvc) or the slot's model image (imageVolume).
+Call with (dict "root" $ "track" "canary").
+*/}}
+{{- define "nepse-predictor.modelVolume" -}}
+{{- $v := .root.Values }}
+{{- $slot := index $v.slots .track }}
+{{- if ne $v.model.source "image" -}}
+- name: models
+  {{- if eq $v.model.source "url" }}
+  emptyDir:
+    sizeLimit: {{ $v.model.url.sizeLimit }}
+  {{- else if eq $v.model.source "pvc" }}
+  persistentVolumeClaim:
+    claimName: {{ $v.model.pvc.claimName }}
+    readOnly: true
+  {{- else if eq $v.model.source "imageVolume" }}
+  image:
+    reference: {{ printf "%s:%s" $v.model.imageVolume.repository $slot.modelVersion | quote }}
+    pullPolicy: {{ $v.model.imageVolume.pullPolicy }}
+  {{- end }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -509,20 +552,8 @@ volumes:
   - name: tmp
     emptyDir:
       sizeLimit: 64Mi
-  {{- if eq $v.model.source "url" }}
-  - name: models
-    emptyDir:
-      sizeLimit: {{ $v.model.url.sizeLimit }}
-  {{- else if eq $v.model.source "pvc" }}
-  - name: models
-    persistentVolumeClaim:
-      claimName: {{ $v.model.pvc.claimName }}
-      readOnly: true
-  {{- else if eq $v.model.source "imageVolume" }}
-  - name: models
-    image:
-      reference: {{ printf "%s:%s" $v.model.imageVolume.repository $slot.modelVersion | quote }}
-      pullPolicy: {{ $v.model.imageVolume.pullPolicy }}
+  {{- with include "nepse-predictor.modelVolume" . }}
+  {{- . | nindent 2 }}
   {{- end }}
 {{- if ne $v.platform "knative" }}
 {{- if $v.topologySpread.enabled }}
