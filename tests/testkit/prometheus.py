@@ -91,7 +91,7 @@ from testkit.paths import REPO_ROOT
 CHART = REPO_ROOT / "charts" / "nepse-predictor"
 TOOLS = Path(os.environ.get("NEPSE_TOOLS_DIR", REPO_ROOT / ".tools"))
 PROMETHEUS = Path(os.environ.get("NEPSE_PROMETHEUS", "/usr/bin/prometheus"))
-# The pod label that names a predictor's track (the chart's trackSelectorLabels).
+# The pod label that names a predictor's track (the chart's selectorLabels with a track).
 TRACK_LABEL = "nepse-predictor/track"
 
 # ServiceMonitor RelabelConfig fields (monitoring.coreos.com/v1) -> Prometheus relabel_config.

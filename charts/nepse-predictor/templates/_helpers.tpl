@@ -30,39 +30,44 @@ Chart name and version for the helm.sh/chart label.
 {{- end }}
 
 {{/*
-Common labels.
+Labels of a resource: helm.sh/chart, the app.kubernetes.io set and its selector labels.
+Call with (dict "context" $ "component" "predictor" "track" "canary"); "component" and "track"
+are optional (a release-wide resource has neither).
 */}}
 {{- define "nepse-predictor.labels" -}}
-helm.sh/chart: {{ include "nepse-predictor.chart" . }}
+helm.sh/chart: {{ include "nepse-predictor.chart" .context }}
 {{ include "nepse-predictor.selectorLabels" . }}
-app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
-app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/version: {{ .context.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .context.Release.Service }}
 app.kubernetes.io/part-of: nepse-predictor
 {{- end }}
 
 {{/*
-Selector labels shared by every resource of the release (never the chart version).
+Selector labels: name and instance, then app.kubernetes.io/component and nepse-predictor/track
+when given (never the chart version). Takes the arguments of nepse-predictor.labels.
 */}}
 {{- define "nepse-predictor.selectorLabels" -}}
-app.kubernetes.io/name: {{ include "nepse-predictor.name" . | quote }}
-app.kubernetes.io/instance: {{ .Release.Name | quote }}
+app.kubernetes.io/name: {{ include "nepse-predictor.name" .context | quote }}
+app.kubernetes.io/instance: {{ .context.Release.Name | quote }}
+{{- with .component }}
+app.kubernetes.io/component: {{ . }}
+{{- end }}
+{{- with .track }}
+nepse-predictor/track: {{ . }}
+{{- end }}
 {{- end }}
 
 {{/*
-Selector labels of one predictor workload. Call with (dict "root" $ "track" "canary").
+Labels of a predictor pod: its selector labels, the version of the slot's image (cut to a label
+value) and podLabels. Call with (dict "context" $ "slot" "canary" "track" "canary"); leave out
+"track" where the rollouts controller sets it.
 */}}
-{{- define "nepse-predictor.trackSelectorLabels" -}}
-{{ include "nepse-predictor.selectorLabels" .root }}
-app.kubernetes.io/component: predictor
-nepse-predictor/track: {{ .track }}
+{{- define "nepse-predictor.podLabels" -}}
+{{ include "nepse-predictor.selectorLabels" (dict "context" .context "component" "predictor" "track" .track) }}
+app.kubernetes.io/version: {{ include "nepse-predictor.labelValue" (index .context.Values.slots .slot).imageTag | quote }}
+{{- with .context.Values.podLabels }}
+{{ toYaml . }}
 {{- end }}
-
-{{/*
-Selector labels of the router pods.
-*/}}
-{{- define "nepse-predictor.routerSelectorLabels" -}}
-{{ include "nepse-predictor.selectorLabels" . }}
-app.kubernetes.io/component: router
 {{- end }}
 
 {{/*
@@ -74,14 +79,6 @@ Name of the ServiceAccount.
 {{- else }}
 {{- default "default" .Values.serviceAccount.name }}
 {{- end }}
-{{- end }}
-
-{{/*
-Selector labels of every predictor pod, whatever its track.
-*/}}
-{{- define "nepse-predictor.predictorSelectorLabels" -}}
-{{ include "nepse-predictor.selectorLabels" . }}
-app.kubernetes.io/component: predictor
 {{- end }}
 
 {{/*
@@ -233,6 +230,16 @@ Model directory of one slot inside the container (NEPSE_MODEL_DIR).
 {{- end }}
 
 {{/*
+"true" when one workload is the idle colour of a blue-green release that
+rollout.blueGreen.scaleDownIdle scales to zero (no replicas, no HPA). Call with
+(dict "root" $ "track" "green").
+*/}}
+{{- define "nepse-predictor.scaledToZero" -}}
+{{- $v := .root.Values }}
+{{- if and (eq $v.rollout.strategy "blueGreen") $v.rollout.blueGreen.scaleDownIdle (eq .track (include "nepse-predictor.idleColor" .root)) }}true{{ end }}
+{{- end }}
+
+{{/*
 Replicas of one workload without autoscaling. A canary without a traffic provider shares
 replicaCount with stable according to its weight (the only split plain Services can make);
 an idle colour scaled down gets 0.
@@ -241,7 +248,7 @@ an idle colour scaled down gets 0.
 {{- $v := .root.Values }}
 {{- $total := int $v.replicaCount }}
 {{- $weight := int $v.rollout.canary.weight }}
-{{- if and (eq $v.rollout.strategy "blueGreen") $v.rollout.blueGreen.scaleDownIdle (eq .track (include "nepse-predictor.idleColor" .root)) }}0
+{{- if include "nepse-predictor.scaledToZero" . }}0
 {{- else if and (eq $v.rollout.strategy "canary") (eq $v.traffic.provider "none") }}
 {{- $canary := div (add (mul $total $weight) 99) 100 }}
 {{- if and (gt $weight 0) (lt $canary 1) }}{{ $canary = 1 }}{{ end }}
@@ -269,7 +276,7 @@ Whether a workload is scaled by an HPA ("true" or ""). An idle colour scaled to 
 {{- define "nepse-predictor.hpaEnabled" -}}
 {{- $v := .root.Values }}
 {{- if $v.autoscaling.enabled }}
-{{- if not (and (eq $v.rollout.strategy "blueGreen") $v.rollout.blueGreen.scaleDownIdle (eq .track (include "nepse-predictor.idleColor" .root))) }}true{{ end }}
+{{- if not (include "nepse-predictor.scaledToZero" .) }}true{{ end }}
 {{- end }}
 {{- end }}
 
@@ -278,23 +285,19 @@ Selector of the main Service: the pods that answer clients when no traffic provi
 */}}
 {{- define "nepse-predictor.mainServiceSelector" -}}
 {{- $v := .Values }}
-{{- if eq $v.traffic.provider "router" }}
-{{- include "nepse-predictor.routerSelectorLabels" . }}
-{{- else }}
-{{- include "nepse-predictor.selectorLabels" . }}
-app.kubernetes.io/component: predictor
-{{- if include "nepse-predictor.argoRollouts" . }}
+{{- $component := "predictor" }}
+{{- $track := "" }}
+{{- if eq $v.traffic.provider "router" }}{{ $component = "router" }}
+{{- else if include "nepse-predictor.argoRollouts" . }}
 {{- /* The rollouts controller adds the pod-template hash of the active (or stable) version. */}}
 {{- else if eq $v.traffic.provider "istio" }}
 {{- /* Istio picks the track per request through DestinationRule subsets of this host. */}}
-{{- else if eq $v.rollout.strategy "blueGreen" }}
-nepse-predictor/track: {{ $v.rollout.blueGreen.activeColor }}
+{{- else if eq $v.rollout.strategy "blueGreen" }}{{ $track = $v.rollout.blueGreen.activeColor }}
 {{- else if and (eq $v.rollout.strategy "canary") (eq $v.traffic.provider "none") }}
 {{- /* stable and canary pods together: the split follows the replica ratio. */}}
-{{- else }}
-nepse-predictor/track: stable
+{{- else }}{{ $track = "stable" }}
 {{- end }}
-{{- end }}
+{{- include "nepse-predictor.selectorLabels" (dict "context" . "component" $component "track" $track) }}
 {{- end }}
 
 {{/*
@@ -336,11 +339,7 @@ Call with (dict "root" $ "track" "canary").
 {{- $slot := index $v.slots .track -}}
 metadata:
   labels:
-    {{- include "nepse-predictor.trackSelectorLabels" . | nindent 4 }}
-    app.kubernetes.io/version: {{ include "nepse-predictor.labelValue" $slot.imageTag | quote }}
-    {{- with $v.podLabels }}
-    {{- toYaml . | nindent 4 }}
-    {{- end }}
+    {{- include "nepse-predictor.podLabels" (dict "context" .root "slot" .track "track" .track) | nindent 4 }}
   annotations:
     autoscaling.knative.dev/min-scale: {{ $k.minScale | quote }}
     autoscaling.knative.dev/max-scale: {{ $k.maxScale | quote }}
@@ -453,19 +452,52 @@ Call with (dict "root" $ "track" "canary").
   volumeMounts:
     - name: tmp
       mountPath: /tmp
-    {{- if eq $v.model.source "url" }}
-    - name: models
-      mountPath: {{ $v.model.mountPath }}
-      readOnly: true
-    {{- else if eq $v.model.source "pvc" }}
-    - name: models
-      mountPath: {{ $v.model.mountPath }}
-      readOnly: true
-    {{- else if eq $v.model.source "imageVolume" }}
-    - name: models
-      mountPath: {{ include "nepse-predictor.modelDir" . }}
-      readOnly: true
+    {{- with include "nepse-predictor.modelVolumeMount" . }}
+    {{- . | nindent 4 }}
     {{- end }}
+{{- end }}
+
+{{/*
+The predictor container's read-only mount of the models volume (nothing with model.source=image):
+the model directory of model.source url and pvc lives under model.mountPath, an image volume is
+mounted as the slot's model directory itself. Call with (dict "root" $ "track" "canary").
+*/}}
+{{- define "nepse-predictor.modelVolumeMount" -}}
+{{- $v := .root.Values }}
+{{- if has $v.model.source (list "url" "pvc") -}}
+- name: models
+  mountPath: {{ $v.model.mountPath }}
+  readOnly: true
+{{- else if eq $v.model.source "imageVolume" -}}
+- name: models
+  mountPath: {{ include "nepse-predictor.modelDir" . }}
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{/*
+The models volume of a predictor pod (nothing with model.source=image): an emptyDir the init
+container fetches into (url), the claim (pvc) or the slot's model image (imageVolume).
+Call with (dict "root" $ "track" "canary").
+*/}}
+{{- define "nepse-predictor.modelVolume" -}}
+{{- $v := .root.Values }}
+{{- $slot := index $v.slots .track }}
+{{- if ne $v.model.source "image" -}}
+- name: models
+  {{- if eq $v.model.source "url" }}
+  emptyDir:
+    sizeLimit: {{ $v.model.url.sizeLimit }}
+  {{- else if eq $v.model.source "pvc" }}
+  persistentVolumeClaim:
+    claimName: {{ $v.model.pvc.claimName }}
+    readOnly: true
+  {{- else if eq $v.model.source "imageVolume" }}
+  image:
+    reference: {{ printf "%s:%s" $v.model.imageVolume.repository $slot.modelVersion | quote }}
+    pullPolicy: {{ $v.model.imageVolume.pullPolicy }}
+  {{- end }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -520,33 +552,20 @@ volumes:
   - name: tmp
     emptyDir:
       sizeLimit: 64Mi
-  {{- if eq $v.model.source "url" }}
-  - name: models
-    emptyDir:
-      sizeLimit: {{ $v.model.url.sizeLimit }}
-  {{- else if eq $v.model.source "pvc" }}
-  - name: models
-    persistentVolumeClaim:
-      claimName: {{ $v.model.pvc.claimName }}
-      readOnly: true
-  {{- else if eq $v.model.source "imageVolume" }}
-  - name: models
-    image:
-      reference: {{ printf "%s:%s" $v.model.imageVolume.repository $slot.modelVersion | quote }}
-      pullPolicy: {{ $v.model.imageVolume.pullPolicy }}
+  {{- with include "nepse-predictor.modelVolume" . }}
+  {{- . | nindent 2 }}
   {{- end }}
 {{- if ne $v.platform "knative" }}
 {{- if $v.topologySpread.enabled }}
+{{- /* A Rollout's pods of both tracks spread together: the controller sets their track. */}}
+{{- $track := ternary "" .track (not (empty (include "nepse-predictor.argoRollouts" .root))) }}
+{{- $selector := include "nepse-predictor.selectorLabels" (dict "context" .root "component" "predictor" "track" $track) }}
 topologySpreadConstraints:
   {{- range $v.topologySpread.constraints }}
   - {{ toYaml . | indent 4 | trim }}
     labelSelector:
       matchLabels:
-        {{- if include "nepse-predictor.argoRollouts" $.root }}
-        {{- include "nepse-predictor.predictorSelectorLabels" $.root | nindent 8 }}
-        {{- else }}
-        {{- include "nepse-predictor.trackSelectorLabels" $ | nindent 8 }}
-        {{- end }}
+        {{- $selector | nindent 8 }}
   {{- end }}
 {{- end }}
 {{- with $v.nodeSelector }}
@@ -564,10 +583,6 @@ affinity:
 {{- end }}
 {{- end }}
 
-{{/*
-nginx.conf of the router. Every address comes from nepse-predictor.routerUpstream, so the same
-configuration runs in the cluster and, with traffic.router.upstreams pointing at loopback, in tests.
-*/}}
 {{/*
 The prediction routes, as the service labels its request metrics (route templates): the alert
 rules judge a track by these routes only, as `nepse-gitops gate` does, so readiness, health,
@@ -589,210 +604,12 @@ A PromQL regex matching exactly the prediction routes.
 {{- join "|" $routes }}
 {{- end }}
 
+{{/*
+nginx.conf of the router, rendered from files/nginx.conf.tpl (which holds the configuration and
+says where its addresses come from).
+*/}}
 {{- define "nepse-predictor.routerConfig" -}}
-{{- $v := .Values }}
-{{- $r := $v.traffic.router }}
-{{- $s := $v.rollout.strategy }}
-{{- $tmp := trimSuffix "/" $r.tempDir }}
-{{- $c := $v.rollout.canary -}}
-# nepse-predictor router: strategy {{ $s }}. Generated by the chart; edit values, not this file.
-worker_processes {{ $r.workerProcesses }};
-pid {{ $tmp }}/nginx.pid;
-error_log /dev/stderr warn;
-
-events {
-    worker_connections {{ $r.workerConnections }};
-}
-
-http {
-    default_type application/octet-stream;
-    server_tokens off;
-    client_max_body_size 8m;
-    client_body_temp_path {{ $tmp }}/client_body;
-    proxy_temp_path {{ $tmp }}/proxy;
-    fastcgi_temp_path {{ $tmp }}/fastcgi;
-    uwsgi_temp_path {{ $tmp }}/uwsgi;
-    scgi_temp_path {{ $tmp }}/scgi;
-    keepalive_timeout 65s;
-    {{- if gt (int $v.preStopSleepSeconds) 0 }}
-    # A client connection older than the preStop pause gets its next answer with
-    # "Connection: close". A router pod being replaced so sees every busy client reconnect (to
-    # the new pods) during its pause, instead of cutting kept-alive connections when it quits,
-    # which would race a client sending its next request.
-    keepalive_time {{ int $v.preStopSleepSeconds }}s;
-    {{- end }}
-
-    log_format nepse escape=json '{"time":"$time_iso8601","request_id":"$nepse_request_id",'
-        '"method":"$request_method","uri":"$request_uri","status":$status,'
-        '"track":"$upstream_http_x_track","upstream":"$upstream_addr",'
-        '"request_time":$request_time}';
-    access_log /dev/stdout nepse;
-
-    # One request id for the answer and any mirrored copy: the client's X-Request-Id when it is a
-    # plain token, else one nginx makes. It is only passed on and logged: the split, the mirror
-    # sample and the stickiness cookie use nginx's own $request_id, which no client chooses.
-    map $http_x_request_id $nepse_request_id {
-        "~^[A-Za-z0-9._:-]{1,128}$" $http_x_request_id;
-        default $request_id;
-    }
-
-    {{- range $track := include "nepse-predictor.tracks" . | fromJsonArray }}
-
-    upstream nepse_{{ $track }} {
-        server {{ include "nepse-predictor.routerUpstream" (dict "root" $ "track" $track) }} max_fails=0;
-        keepalive 32;
-        # Below the predictor's own idle timeout (NEPSE_KEEP_ALIVE_SECONDS), so nginx drops an
-        # idle connection before the server does and never sends a request into its close.
-        keepalive_timeout {{ int $r.upstreamKeepaliveTimeout }}s;
-    }
-    {{- end }}
-    {{- if eq $s "canary" }}
-    {{- $w := int $c.weight }}
-    {{- if eq $c.stickiness.mode "header" }}
-
-    # Stickiness: the same {{ $c.stickiness.name }} header always hashes to the same track.
-    map {{ include "nepse-predictor.nginxHeaderVar" $c.stickiness.name }} $nepse_sticky_key {
-        ""      $request_id;
-        default {{ include "nepse-predictor.nginxHeaderVar" $c.stickiness.name }};
-    }
-    {{- else if eq $c.stickiness.mode "cookie" }}
-
-    # Stickiness: the {{ $c.stickiness.name }} cookie is hashed; a first visit gets one set.
-    map $cookie_{{ $c.stickiness.name }} $nepse_sticky_key {
-        ""      $request_id;
-        default $cookie_{{ $c.stickiness.name }};
-    }
-    map $cookie_{{ $c.stickiness.name }} $nepse_set_cookie {
-        ""      "{{ $c.stickiness.name }}=$request_id; Path=/; Max-Age={{ int $c.stickiness.cookieMaxAge }}; HttpOnly; SameSite=Lax";
-        default "";
-    }
-    {{- else }}
-
-    map $request_id $nepse_sticky_key {
-        default $request_id;
-    }
-    {{- end }}
-
-    # Weighted split: {{ $w }}% canary.
-    {{- if and (gt $w 0) (lt $w 100) }}
-    split_clients "${nepse_sticky_key}" $nepse_weighted {
-        {{ $w }}%    canary;
-        *       stable;
-    }
-    {{- else }}
-    map $nepse_sticky_key $nepse_weighted {
-        default {{ if eq $w 100 }}canary{{ else }}stable{{ end }};
-    }
-    {{- end }}
-
-    # Header override: the {{ $c.header.name }} header with the exact value of rollout.canary.header.value
-    # always reaches the canary.
-    map {{ include "nepse-predictor.nginxHeaderVar" $c.header.name }} $nepse_track {
-        {{ include "nepse-predictor.nginxMapKey" $c.header.value }} canary;
-        default $nepse_weighted;
-    }
-    {{- else if eq $s "blueGreen" }}
-
-    map $nepse_request_id $nepse_track {
-        default {{ $v.rollout.blueGreen.activeColor }};
-    }
-    {{- else }}
-
-    map $nepse_request_id $nepse_track {
-        default stable;
-    }
-    {{- end }}
-    {{- if eq $s "shadow" }}
-    {{- $p := $v.rollout.shadow.percent }}
-
-    # Shadow sampling: {{ $p }}% of requests are copied to the shadow.
-    log_format nepse_mirror escape=json '{"time":"$time_iso8601","mirror":true,'
-        '"request_id":"$http_x_request_id","status":$status,'
-        '"upstream":"$upstream_addr","request_time":$request_time}';
-    {{- if and (gt (float64 $p) 0.0) (lt (float64 $p) 100.0) }}
-    split_clients "${request_id}" $nepse_mirror_sampled {
-        {{ $p }}%    1;
-        *       0;
-    }
-    {{- else }}
-    map $nepse_request_id $nepse_mirror_sampled {
-        default {{ if eq (float64 $p) 100.0 }}1{{ else }}0{{ end }};
-    }
-    {{- end }}
-    {{- end }}
-
-    server {
-        listen {{ with $r.listenAddress }}{{ . }}:{{ end }}{{ $r.port }};
-
-        location = /router-healthz {
-            access_log off;
-            default_type text/plain;
-            return 200 "ok\n";
-        }
-
-        location / {
-            {{- if eq $s "shadow" }}
-            mirror /_nepse_mirror;
-            mirror_request_body on;
-            {{- end }}
-            proxy_pass http://nepse_$nepse_track;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $host;
-            proxy_set_header X-Request-Id $nepse_request_id;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_read_timeout {{ int $r.proxyReadTimeout }}s;
-            # A kept-alive connection that a stopping pod closed is retried once on a new one
-            # (a prediction has no side effect a second call would repeat); timeouts are not.
-            proxy_next_upstream error non_idempotent;
-            {{- if and (eq $s "canary") (eq $c.stickiness.mode "cookie") }}
-            add_header Set-Cookie $nepse_set_cookie;
-            {{- end }}
-        }
-        {{- if eq $s "shadow" }}
-
-        # The shadow's answer never reaches a client. nginx ends a request (and reads the next
-        # one on the same connection) only when its mirror subrequest is done, so the copy is
-        # handed to the relay below, which does the slow part: this subrequest stops waiting
-        # a millisecond after the relay has the request.
-        location = /_nepse_mirror {
-            internal;
-            if ($nepse_mirror_sampled = "0") {
-                return 204;
-            }
-            proxy_pass http://127.0.0.1:{{ int $r.mirrorRelayPort }}$request_uri;
-            proxy_set_header X-Request-Id $nepse_request_id;
-            proxy_next_upstream off;
-            proxy_connect_timeout 1s;
-            proxy_send_timeout 1s;
-            proxy_read_timeout 1ms;
-            # Every hand-off ends in that timeout; the relay logs what happened to the copy.
-            error_log /dev/stderr crit;
-            access_log off;
-        }
-        {{- end }}
-    }
-    {{- if eq $s "shadow" }}
-
-    # The mirror relay: forwards each copy to the shadow and discards the answer, carrying on
-    # after the mirror subrequest has gone (proxy_ignore_client_abort).
-    server {
-        listen 127.0.0.1:{{ int $r.mirrorRelayPort }};
-        access_log /dev/stdout nepse_mirror;
-
-        location / {
-            proxy_pass http://nepse_shadow;
-            proxy_ignore_client_abort on;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $host;
-            proxy_connect_timeout 1s;
-            proxy_send_timeout {{ int $r.mirrorTimeout }}s;
-            proxy_read_timeout {{ int $r.mirrorTimeout }}s;
-        }
-    }
-    {{- end }}
-}
+{{- tpl (.Files.Get "files/nginx.conf.tpl") . | trimSuffix "\n" }}
 {{- end }}
 
 {{/*
