@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
 
-from nepse_predictor.config import Settings
+from nepse_predictor.config import Settings, SettingsError, environment_settings
 from testkit.net import free_port, wait_for_http
 
 
@@ -69,6 +72,40 @@ def test_a_bad_port_from_the_environment_is_named_by_its_variable() -> None:
     done = serve(env={"NEPSE_PORT": "tcp://10.0.0.1:80"})
     assert done.returncode == 2
     assert "NEPSE_PORT='tcp://10.0.0.1:80'" in done.stderr and "--port" not in done.stderr
+
+
+def test_an_error_names_the_variable_or_option_that_gave_the_value() -> None:
+    given = environment_settings({"MODEL_PATH": "/models/m1", "NEPSE_MAX_BARS": "3"})
+    assert given.origins == {"model_dir": "MODEL_PATH", "max_bars": "NEPSE_MAX_BARS"}
+    given.give("port", -1, "--port")
+    with pytest.raises(SettingsError) as refused:
+        given.validate()
+    message = str(refused.value)
+    assert "NEPSE_MAX_BARS='3'" in message and "--port -1" in message
+    assert "NEPSE_PORT" not in message
+
+
+def test_the_model_directory_from_the_environment_is_served_as_it_is(tmp_path: Path) -> None:
+    # No folder-of-versions guess and no training for a directory the environment names:
+    # the server starts, not ready, and says what is missing there.
+    port = free_port()
+    missing = tmp_path / "nowhere"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "nepse_predictor.cli", "serve", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "NEPSE_MODEL_DIR": str(missing)},
+    )
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/health", timeout=60)
+        with pytest.raises(urllib.error.HTTPError) as not_ready:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=10)
+        assert not_ready.value.code == 503
+        assert str(missing) in json.loads(not_ready.value.read())["reason"]
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert not missing.exists()
 
 
 def test_variables_that_are_not_settings_are_ignored() -> None:

@@ -10,14 +10,18 @@ from __future__ import annotations
 import os
 import textwrap
 from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from nepse_predictor.tracks import Track
 
 Backend = Literal["auto", "trees", "onnx", "xgboost"]
+# How long a client may take over one step of a connection.
+ClientSeconds = Annotated[float, Field(gt=0, le=3600)]
 
 
 # A Kubernetes Service named like a setting would inject NEPSE_<NAME>_PORT and similar
@@ -98,24 +102,18 @@ class Settings(BaseModel):
     max_headers: int = Field(
         default=100, ge=8, le=10_000, description="more header fields get 431 (default 100)"
     )
-    header_timeout_seconds: float = Field(
+    header_timeout_seconds: ClientSeconds = Field(
         default=10.0,
-        gt=0,
-        le=3600,
         description="a request head must arrive within this long of the connection's start or "
         "of its first byte (default 10), else the connection closes",
     )
-    body_timeout_seconds: float = Field(
+    body_timeout_seconds: ClientSeconds = Field(
         default=30.0,
-        gt=0,
-        le=3600,
         description="a request body must arrive within this long of its head (default 30), "
         "else 408 and the connection closes",
     )
-    keep_alive_seconds: float = Field(
+    keep_alive_seconds: ClientSeconds = Field(
         default=5.0,
-        gt=0,
-        le=3600,
         description="an idle kept-alive connection is closed after this long (default 5)",
     )
     max_connections: int = Field(
@@ -195,15 +193,8 @@ class Settings(BaseModel):
     ) -> Settings:
         """The settings in ``environ`` (default: this process's), with ``overrides`` (field ->
         value) on top; every value is validated, overrides included."""
-        environ = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for name in cls.model_fields:
-            variable = environment_variable(name)
-            if variable in environ:
-                values[name] = environ[variable]
-        if "model_dir" not in values and MODEL_PATH in environ:
-            values["model_dir"] = environ[MODEL_PATH]
-        return cls.model_validate({**values, **overrides})
+        given = environment_settings(os.environ if environ is None else environ)
+        return cls.model_validate({**given.values, **overrides})
 
     @field_validator("model_dir", mode="after")
     @classmethod
@@ -229,18 +220,54 @@ def environment_variable(field: str) -> str:
     return f"NEPSE_{field.upper()}"
 
 
-def describe_settings_error(exc: ValidationError, options: Mapping[str, str] | None = None) -> str:
-    """One readable part per bad setting, naming where it came from (the command-line option in
-    ``options``, field -> option, else the environment variable), the value and the rule."""
-    options = options or {}
+@dataclass
+class GivenSettings:
+    """Raw setting values (field -> value) and where each came from (field -> the variable or
+    command-line option that gave it), so that an error names what the user wrote."""
+
+    values: dict[str, Any] = dataclass_field(default_factory=dict)
+    origins: dict[str, str] = dataclass_field(default_factory=dict)
+
+    def give(self, field: str, value: Any, origin: str) -> None:
+        self.values[field] = value
+        self.origins[field] = origin
+
+    def validate(self) -> Settings:
+        """The settings; a bad value raises SettingsError naming its origin."""
+        try:
+            return Settings.model_validate(self.values)
+        except ValidationError as exc:
+            raise SettingsError(describe_settings_error(exc, self.origins)) from None
+
+
+class SettingsError(ValueError):
+    """A setting's value breaks its rule; the message names where it came from."""
+
+
+def environment_settings(environ: Mapping[str, str]) -> GivenSettings:
+    given = GivenSettings()
+    for name in Settings.model_fields:
+        variable = environment_variable(name)
+        if variable in environ:
+            given.give(name, environ[variable], variable)
+    if "model_dir" not in given.values and MODEL_PATH in environ:
+        given.give("model_dir", environ[MODEL_PATH], MODEL_PATH)
+    return given
+
+
+def describe_settings_error(exc: ValidationError, origins: Mapping[str, str] | None = None) -> str:
+    """One readable part per bad setting: where it came from (``origins``, field -> variable
+    or ``--option``; default the field's variable), the value and the rule."""
+    origins = origins or {}
     parts = []
     for error in exc.errors():
         field = str(error["loc"][0]) if error["loc"] else "settings"
         value = error.get("input")
-        if field in options:
-            parts.append(f"{options[field]} {value}: {error['msg']}")
+        origin = origins.get(field, environment_variable(field))
+        if origin.startswith("--"):
+            parts.append(f"{origin} {value}: {error['msg']}")
         else:
-            parts.append(f"{environment_variable(field)}={value!r}: {error['msg']}")
+            parts.append(f"{origin}={value!r}: {error['msg']}")
     return "; ".join(parts)
 
 

@@ -83,45 +83,41 @@ def _resolve_model_source(
     return None, root
 
 
+# The settings that an option of the same name (--model-dir for model_dir) may give.
+SETTINGS_WITH_OPTIONS = ("model_dir", "models_root", "host", "port", "model_fallback")
+
+
+def option_of(setting: str) -> str:
+    return "--" + setting.replace("_", "-")
+
+
 def run(args: argparse.Namespace) -> int:
     # Start-up allocates a great many objects that live for the whole process; collecting
     # garbage while importing only costs time (about 8% of start-up). The lifespan turns the
     # collector back on, with everything from start-up frozen out of its way.
     gc.disable()
-    from pydantic import ValidationError
+    from nepse_predictor.config import SettingsError, environment_settings
 
-    from nepse_predictor.config import Settings, describe_settings_error
-
-    options = {"host": "--host", "port": "--port"}
-    overrides: dict[str, object] = {
-        name: getattr(args, name) for name in options if getattr(args, name) is not None
-    }
-
-    def settings_with(overrides: dict[str, object]) -> Settings:
-        try:
-            return Settings.from_environment(**overrides)
-        except ValidationError as exc:
-            given = {name: option for name, option in options.items() if name in overrides}
-            message = describe_settings_error(exc, given)
-            raise UserError(f"invalid setting: {message}") from None
-
-    settings = settings_with(overrides)
-    requested = args.model_dir
-    if requested is None and settings.model_dir is not None:
-        requested = settings.model_dir
-    from_env = args.model_dir is None and settings.model_dir is not None
-    if from_env and not args.train_if_missing:
+    given = environment_settings(os.environ)
+    for name in SETTINGS_WITH_OPTIONS:
+        value = getattr(args, name)
+        if value is not None and value is not False:  # --model-fallback is a flag
+            given.give(name, value, option_of(name))
+    try:
+        settings = given.validate()
+    except SettingsError as exc:
+        raise UserError(f"invalid setting: {exc}") from None
+    # A model directory from the environment is served as it is; one on the command line, or
+    # any source with --train-if-missing, may be a folder of versions or be trained first.
+    named_by_option = given.origins.get("model_dir") == option_of("model_dir")
+    if settings.model_dir is not None and not (named_by_option or args.train_if_missing):
         model_dir, models_root = settings.model_dir, None
     else:
-        models_root = args.models_root or settings.models_root or DEFAULT_MODELS_ROOT
         model_dir, models_root = _resolve_model_source(
-            requested, args.train_if_missing, models_root
+            settings.model_dir, args.train_if_missing, settings.models_root or DEFAULT_MODELS_ROOT
         )
-    overrides["model_dir"] = model_dir
-    overrides["models_root"] = models_root
-    if args.model_fallback:
-        overrides["model_fallback"] = True
-    settings = settings_with(overrides)
+    # Both are paths the resolution derived from validated settings.
+    settings = settings.model_copy(update={"model_dir": model_dir, "models_root": models_root})
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
 
     from nepse_predictor.server import serve
