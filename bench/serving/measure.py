@@ -10,6 +10,7 @@ import statistics
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,20 +52,15 @@ from serving.settings import (
 from serving.workload import Workload, oip_body
 
 
+@dataclass
 class Bench:
-    def __init__(
-        self,
-        processes: Processes,
-        specs: dict[str, ServerSpec],
-        args: Any,
-        workload: Workload,
-        work: Path,
-    ) -> None:
-        self.processes = processes
-        self.specs = specs
-        self.args = args
-        self.workload = workload
-        self.work = work
+    """The servers to compare (``specs``), what to send them, and where their logs go."""
+
+    processes: Processes
+    specs: dict[str, ServerSpec]
+    args: Any
+    workload: Workload
+    work: Path
 
     def launch(self, key: str) -> Running:
         spec = self.specs[key]

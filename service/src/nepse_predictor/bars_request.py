@@ -21,26 +21,28 @@ import numpy as np
 
 from nepse_predictor.features import FEATURE_NAMES, MIN_BARS, latest_features_of_many
 from nepse_predictor.input_error import InputError, show
-from nepse_predictor.request_decoding import Hints, decode
+from nepse_predictor.request_decoding import decode, hint_table
 from nepse_predictor.request_shapes import Bar, BarsRequest
 
-HINTS: Hints = {
-    ("type", "series"): "expected a non-empty list of {{symbol, bars}} objects, got {got}",
-    ("missing", "series"): "expected a non-empty list of {{symbol, bars}} objects",
-    ("length", "series"): "expected a non-empty list of {{symbol, bars}} objects",
-    ("unknown", "*"): 'unknown field; send {{"series": [...]}}',
-    ("unknown", "series[*].*"): "unknown field; a series has symbol and bars",
-    ("type", "series[*].symbol"): "expected a symbol string of 1 to 64 characters",
-    ("length", "series[*].symbol"): "expected a symbol string of 1 to 64 characters",
-    ("type", "series[*].bars"): "expected a list of bars, got {got}",
-    ("length", "series[*].bars"): (
-        f"has {{count}} bars; the features need at least {MIN_BARS} (oldest first)"
-    ),
-    ("unknown", "series[*].bars[*].*"): (
-        "unknown field; a bar has open, high, low, close, volume and date"
-    ),
-    ("type", "series[*].bars[*].date"): "expected a date or timestamp string, got {got}",
-}
+_SERIES = "expected a non-empty list of {{symbol, bars}} objects"
+_SYMBOL = "expected a symbol string of 1 to 64 characters"
+HINTS = hint_table(
+    {
+        ("type", "series"): _SERIES + ", got {got}",
+        ("missing|length", "series"): _SERIES,
+        ("unknown", "*"): 'unknown field; send {{"series": [...]}}',
+        ("unknown", "series[*].*"): "unknown field; a series has symbol and bars",
+        ("type|length", "series[*].symbol"): _SYMBOL,
+        ("type", "series[*].bars"): "expected a list of bars, got {got}",
+        ("length", "series[*].bars"): (
+            f"has {{count}} bars; the features need at least {MIN_BARS} (oldest first)"
+        ),
+        ("unknown", "series[*].bars[*].*"): (
+            "unknown field; a bar has open, high, low, close, volume and date"
+        ),
+        ("type", "series[*].bars[*].date"): "expected a date or timestamp string, got {got}",
+    }
+)
 
 
 @dataclass(frozen=True)

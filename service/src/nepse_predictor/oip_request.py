@@ -21,7 +21,7 @@ import numpy as np
 
 from nepse_predictor.features import FEATURE_NAMES
 from nepse_predictor.input_error import FLOAT32_MAX, InputError, check_rows, show
-from nepse_predictor.request_decoding import Hints, decode
+from nepse_predictor.request_decoding import decode, hint_table
 from nepse_predictor.request_shapes import InferenceRequest, RequestInput
 
 _FEATURES = FEATURE_NAMES
@@ -30,36 +30,32 @@ OIP_DATATYPES = {"FP32": np.dtype("<f4"), "FP64": np.dtype("<f8")}
 OIP_OUTPUTS = ("probability", "label")
 HEADER_LENGTH = "Inference-Header-Content-Length"
 
-HINTS: Hints = {
-    ("missing", "inputs"): "expected a non-empty list of input tensors",
-    ("type", "inputs"): "expected a non-empty list of input tensors, got {got}",
-    ("length", "inputs"): "expected a non-empty list of input tensors",
-    ("type", "inputs[*]"): "expected a tensor object, got {got}",
-    ("unknown", "inputs[*].*"): "unknown field of a request input",
-    ("type", "inputs[*].shape"): "expected a list of dimension sizes, got {got} {value}",
-    ("length", "inputs[*].shape"): "expected a list of 1 or 2 dimension sizes, got {value}",
-    (
-        "enum",
-        "inputs[*].datatype",
-    ): f"{{value}} is not supported; use one of {', '.join(OIP_DATATYPES)}",
-    (
-        "type",
-        "inputs[*].datatype",
-    ): f"{{value}} is not supported; use one of {', '.join(OIP_DATATYPES)}",
-    ("type", "inputs[*].data"): "expected a list of numbers, got {got}",
-    ("unknown", "*"): "unknown field of an inference request",
-    ("type", "outputs"): 'expected a non-empty list of {{"name": ...}} objects, got {got}',
-    ("length", "outputs"): 'expected a non-empty list of {{"name": ...}} objects',
-    ("type", "outputs[*]"): 'expected a {{"name": ...}} object, got {got}',
-    ("unknown", "outputs[*].*"): "unknown field of a requested output",
-    ("enum", "outputs[*].name"): (
-        f"{{value}} is not an output of this model; choose from {', '.join(OIP_OUTPUTS)}"
-    ),
-    ("type", "outputs[*].name"): (
-        f"{{value}} is not an output of this model; choose from {', '.join(OIP_OUTPUTS)}"
-    ),
-    ("missing", "outputs[*].name"): f"missing; choose from {', '.join(OIP_OUTPUTS)}",
-}
+_INPUTS = "expected a non-empty list of input tensors"
+_OUTPUTS = 'expected a non-empty list of {{"name": ...}} objects'
+_OUTPUT_NAMES = ", ".join(OIP_OUTPUTS)
+HINTS = hint_table(
+    {
+        ("missing|length", "inputs"): _INPUTS,
+        ("type", "inputs"): _INPUTS + ", got {got}",
+        ("type", "inputs[*]"): "expected a tensor object, got {got}",
+        ("unknown", "inputs[*].*"): "unknown field of a request input",
+        ("type", "inputs[*].shape"): "expected a list of dimension sizes, got {got} {value}",
+        ("length", "inputs[*].shape"): "expected a list of 1 or 2 dimension sizes, got {value}",
+        ("enum|type", "inputs[*].datatype"): (
+            f"{{value}} is not supported; use one of {', '.join(OIP_DATATYPES)}"
+        ),
+        ("type", "inputs[*].data"): "expected a list of numbers, got {got}",
+        ("unknown", "*"): "unknown field of an inference request",
+        ("type", "outputs"): _OUTPUTS + ", got {got}",
+        ("length", "outputs"): _OUTPUTS,
+        ("type", "outputs[*]"): 'expected a {{"name": ...}} object, got {got}',
+        ("unknown", "outputs[*].*"): "unknown field of a requested output",
+        ("enum|type", "outputs[*].name"): (
+            f"{{value}} is not an output of this model; choose from {_OUTPUT_NAMES}"
+        ),
+        ("missing", "outputs[*].name"): f"missing; choose from {_OUTPUT_NAMES}",
+    }
+)
 
 _DATA_FIELD = re.compile(r"^inputs\[(\d+)\]\.data\[(\d+)\]$")
 

@@ -45,6 +45,17 @@ _MISSING = object()
 _decoders: dict[type, msgspec.json.Decoder] = {}
 
 
+def hint_table(entries: Mapping[tuple[str, str], str]) -> Hints:
+    """Hints whose keys may name several kinds or field patterns at once, `|` between them:
+    `("missing|length", "inputs")` gives both kinds of problem with `inputs` the same text."""
+    return {
+        (kind, pattern): text
+        for (kinds, patterns), text in entries.items()
+        for kind in kinds.split("|")
+        for pattern in patterns.split("|")
+    }
+
+
 def decode(
     body: bytes,
     shape: type[T],

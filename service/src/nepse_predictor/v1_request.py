@@ -11,21 +11,23 @@ from msgspec.structs import astuple
 
 from nepse_predictor.features import FEATURE_NAMES
 from nepse_predictor.input_error import InputError, check_rows
-from nepse_predictor.request_decoding import Hints, decode
+from nepse_predictor.request_decoding import decode, hint_table
 from nepse_predictor.request_shapes import PredictRequest
 
 _EXPECTED = ", ".join(FEATURE_NAMES)
-HINTS: Hints = {
-    ("unknown", "features.*"): f"unknown feature; expected exactly these: {_EXPECTED}",
-    ("unknown", "instances[*].*"): f"unknown feature; expected exactly these: {_EXPECTED}",
-    ("missing", "features.*"): "missing feature",
-    ("missing", "instances[*].*"): "missing feature",
-    ("unknown", "*"): "unknown field; send 'features' (one row) or 'instances'",
-    ("type", "features"): "expected an object of feature values, got {got}",
-    ("type", "instances"): "expected a list of rows, got {got}",
-    ("type", "instances[*]"): "expected an object of feature values, got {got}",
-    ("length", "instances"): "is empty; send at least one row",
-}
+_ROW = "expected an object of feature values, got {got}"
+HINTS = hint_table(
+    {
+        ("unknown", "features.*|instances[*].*"): (
+            f"unknown feature; expected exactly these: {_EXPECTED}"
+        ),
+        ("missing", "features.*|instances[*].*"): "missing feature",
+        ("unknown", "*"): "unknown field; send 'features' (one row) or 'instances'",
+        ("type", "features|instances[*]"): _ROW,
+        ("type", "instances"): "expected a list of rows, got {got}",
+        ("length", "instances"): "is empty; send at least one row",
+    }
+)
 
 
 _ONE_OF = "send exactly one of 'features' (one row) or 'instances' (a list of rows)"
