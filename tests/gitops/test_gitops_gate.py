@@ -7,9 +7,6 @@ canary: model v2 with a graph that fails every batch (testkit.model_variants.py,
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,8 +20,8 @@ from nepse_gitops.gate_evaluation import evaluate
 from nepse_gitops.gate_metrics import TrackMetrics, histogram_quantile
 from nepse_gitops.gitrepo import parse_trailers
 from testkit.model_variants import one_row_only_model
-from testkit.net import free_port, wait_for_http
-from testkit.processes import stop_process
+from testkit.net import free_port
+from testkit.service import ServiceProcess
 
 REQUESTS = 120
 # `gate -o json`: the same keys whatever the verdict (CI reads them).
@@ -49,35 +46,7 @@ def failing_model(second_model: Path, tmp_path_factory: pytest.TempPathFactory) 
     return one_row_only_model(second_model, tmp_path_factory.mktemp("failing") / second_model.name)
 
 
-class Server:
-    def __init__(self, model_dir: Path, track: str, log: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "NEPSE_TRACK": track, "NEPSE_REDIS_URL": ""}
-        self.log = log.open("wb")
-        self.proc = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "nepse-predictor"),
-                "serve",
-                "--model-dir",
-                str(model_dir),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-            ],
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        wait_for_http(f"{self.url}/ready", timeout=60)
-
-    def stop(self) -> None:
-        stop_process(self.proc)
-        self.log.close()
-
-
-def _traffic(server: Server, features: list[str]) -> dict[int, int]:
+def _traffic(server: ServiceProcess, features: list[str]) -> dict[int, int]:
     """Bounded traffic: half single rows, half two-row batches; returns status counts."""
     row = {name: 0.01 * i for i, name in enumerate(features)}
     counts: dict[int, int] = {}
@@ -95,13 +64,15 @@ def servers(
     second_model: Path,
     failing_model: Path,
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[dict[str, Server]]:
+) -> Iterator[dict[str, ServiceProcess]]:
     logs = tmp_path_factory.mktemp("server-logs")
-    started: dict[str, Server] = {}
+    started: dict[str, ServiceProcess] = {}
     try:
-        started["stable"] = Server(trained_model, "stable", logs / "stable.log")
-        started["good"] = Server(second_model, "canary", logs / "good.log")
-        started["bad"] = Server(failing_model, "canary", logs / "bad.log")
+        started["stable"] = ServiceProcess("stable", trained_model, "stable", logs)
+        started["good"] = ServiceProcess("good", second_model, "canary", logs)
+        started["bad"] = ServiceProcess("bad", failing_model, "canary", logs)
+        for server in started.values():
+            server.wait()
         features = json.loads((trained_model / "metadata.json").read_text())["features"]
         assert _traffic(started["stable"], features) == {200: REQUESTS}
         assert _traffic(started["good"], features) == {200: REQUESTS}
@@ -151,7 +122,7 @@ def canary_in_prod(repo: Path, nepse_gitops, trained_model: Path, second_model: 
     return repo
 
 
-def _gate(nepse_gitops, repo: Path, stable: Server, candidate: Server, *extra: str):
+def _gate(nepse_gitops, repo: Path, stable: ServiceProcess, candidate: ServiceProcess, *extra: str):
     return nepse_gitops(
         repo,
         "gate",
@@ -166,7 +137,7 @@ def _gate(nepse_gitops, repo: Path, stable: Server, candidate: Server, *extra: s
 
 
 def test_a_failing_canary_is_rolled_back_by_one_commit(
-    canary_in_prod: Path, servers: dict[str, Server], nepse_gitops
+    canary_in_prod: Path, servers: dict[str, ServiceProcess], nepse_gitops
 ) -> None:
     repo = canary_in_prod
     before_release = git(repo, "show", "HEAD~2:environments/prod/release.yaml")
@@ -187,7 +158,11 @@ def test_a_failing_canary_is_rolled_back_by_one_commit(
 
 
 def test_a_failing_canary_rolled_back_is_voided_in_the_prediction_log(
-    canary_in_prod: Path, servers: dict[str, Server], nepse_gitops, redis_server, second_model
+    canary_in_prod: Path,
+    servers: dict[str, ServiceProcess],
+    nepse_gitops,
+    redis_server,
+    second_model,
 ) -> None:
     canary_version = json.loads((second_model / "metadata.json").read_text())["version"]
     result = _gate(
@@ -207,7 +182,7 @@ def test_a_failing_canary_rolled_back_is_voided_in_the_prediction_log(
 
 
 def test_a_failing_canary_rolled_back_without_redis_prints_the_mark(
-    canary_in_prod: Path, servers: dict[str, Server], nepse_gitops, second_model
+    canary_in_prod: Path, servers: dict[str, ServiceProcess], nepse_gitops, second_model
 ) -> None:
     canary_version = json.loads((second_model / "metadata.json").read_text())["version"]
     result = _gate(nepse_gitops, canary_in_prod, servers["stable"], servers["bad"])
@@ -219,7 +194,7 @@ def test_a_failing_canary_rolled_back_without_redis_prints_the_mark(
 
 
 def test_a_rollback_whose_mark_fails_is_an_error_that_says_the_rollback_stands(
-    canary_in_prod: Path, servers: dict[str, Server], nepse_gitops
+    canary_in_prod: Path, servers: dict[str, ServiceProcess], nepse_gitops
 ) -> None:
     url = f"redis://127.0.0.1:{free_port()}/0"
     result = _gate(
@@ -232,7 +207,7 @@ def test_a_rollback_whose_mark_fails_is_an_error_that_says_the_rollback_stands(
 
 
 def test_a_healthy_canary_passes_and_commits_nothing(
-    canary_in_prod: Path, servers: dict[str, Server], nepse_gitops
+    canary_in_prod: Path, servers: dict[str, ServiceProcess], nepse_gitops
 ) -> None:
     before = snapshot(canary_in_prod)
 
@@ -246,7 +221,7 @@ def test_a_healthy_canary_passes_and_commits_nothing(
 
 
 def test_a_failing_canary_with_no_rollback_only_reports(
-    canary_in_prod: Path, servers: dict[str, Server], nepse_gitops
+    canary_in_prod: Path, servers: dict[str, ServiceProcess], nepse_gitops
 ) -> None:
     before = snapshot(canary_in_prod)
     result = _gate(nepse_gitops, canary_in_prod, servers["stable"], servers["bad"], "--no-rollback")
@@ -255,7 +230,7 @@ def test_a_failing_canary_with_no_rollback_only_reports(
 
 
 def test_too_little_traffic_is_inconclusive(
-    canary_in_prod: Path, servers: dict[str, Server], nepse_gitops
+    canary_in_prod: Path, servers: dict[str, ServiceProcess], nepse_gitops
 ) -> None:
     policy = canary_in_prod / "environments/prod/policy.yaml"
     commit_file(
@@ -274,7 +249,7 @@ def test_too_little_traffic_is_inconclusive(
 
 
 def test_endpoints_serving_another_model_are_an_error(
-    canary_in_prod: Path, servers: dict[str, Server], nepse_gitops
+    canary_in_prod: Path, servers: dict[str, ServiceProcess], nepse_gitops
 ) -> None:
     before = snapshot(canary_in_prod)
     result = _gate(nepse_gitops, canary_in_prod, servers["good"], servers["stable"])
@@ -315,7 +290,7 @@ def test_nothing_to_gate_without_a_release_in_flight(repo: Path, nepse_gitops) -
 
 
 def test_windowed_gate_judges_only_the_traffic_inside_the_window(
-    canary_in_prod: Path, servers: dict[str, Server], nepse_gitops, trained_model: Path
+    canary_in_prod: Path, servers: dict[str, ServiceProcess], nepse_gitops, trained_model: Path
 ) -> None:
     """With --window the counters are differenced: earlier failures no longer count."""
     features = json.loads((trained_model / "metadata.json").read_text())["features"]
@@ -383,7 +358,7 @@ def test_latency_and_shadow_agreement_thresholds() -> None:
 
 
 def test_gate_json_reports_the_verdict_checks_and_rollback_commit(
-    canary_in_prod: Path, servers: dict[str, Server], nepse_gitops
+    canary_in_prod: Path, servers: dict[str, ServiceProcess], nepse_gitops
 ) -> None:
     passed = _gate(nepse_gitops, canary_in_prod, servers["stable"], servers["good"], "-o", "json")
     failed = _gate(nepse_gitops, canary_in_prod, servers["stable"], servers["bad"], "-o", "json")
@@ -404,7 +379,7 @@ def test_gate_json_reports_the_verdict_checks_and_rollback_commit(
 
 
 def test_gate_json_of_an_inconclusive_gate_gives_the_reason_with_the_same_keys(
-    canary_in_prod: Path, servers: dict[str, Server], nepse_gitops
+    canary_in_prod: Path, servers: dict[str, ServiceProcess], nepse_gitops
 ) -> None:
     policy = canary_in_prod / "environments/prod/policy.yaml"
     commit_file(

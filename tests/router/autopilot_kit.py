@@ -21,10 +21,11 @@ from typing import Any
 
 import urllib3
 import yaml
-from routerkit import HELM, Backend, Router
+from routerkit import HELM, Router
 
 from nepse_gitops.environments import load_environment, merged_values
 from testkit.gitrepos import GIT_ENV, commit_all, copy_repository, git
+from testkit.service import ServiceProcess
 
 NEPSE_GITOPS = Path(sys.executable).parent / "nepse-gitops"
 IMAGE_TAG = "0.1.0"
@@ -259,10 +260,9 @@ class Release:
         return git(self.repo, "show", "-s", "--format=%B", rev)
 
 
-def starve_cpu(backend: Backend, percent: float) -> Path:
+def starve_cpu(backend: ServiceProcess, percent: float) -> Path:
     """Put a running backend in a cgroup (v1 cpu controller, or v2) limited to ``percent`` of
     one CPU, as a pod whose CPU limit is far too low: every request waits for CPU time."""
-    assert backend.process is not None
     # A long period: a request that finds this period's share spent waits up to half a second.
     period = 500_000
     quota = max(1000, int(period * percent / 100))
@@ -280,9 +280,8 @@ def starve_cpu(backend: Backend, percent: float) -> Path:
     return group
 
 
-def release_cpu(backend: Backend, group: Path) -> None:
+def release_cpu(backend: ServiceProcess, group: Path) -> None:
     """Move the backend back to the root cgroup and remove the one ``starve_cpu`` made."""
-    assert backend.process is not None
     (group.parent / "cgroup.procs").write_text(str(backend.process.pid))
     for _ in range(50):
         try:

@@ -8,7 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from routerkit import Backend, Router, missing_tools
+from routerkit import Router, missing_tools
+
+from testkit.service import ServiceProcess
 
 TRACK_MODELS = {"stable": "v1", "blue": "v1", "canary": "v2", "green": "v2", "shadow": "v2"}
 
@@ -23,18 +25,17 @@ def router_tools() -> None:
 @pytest.fixture(scope="session")
 def backends(
     router_tools, trained_model: Path, second_model: Path, tmp_path_factory
-) -> Iterator[dict[str, Backend]]:
+) -> Iterator[dict[str, ServiceProcess]]:
     """One serving process per track: stable/blue serve model v1, canary/green/shadow v2."""
     models = {"v1": trained_model, "v2": second_model}
     logs = tmp_path_factory.mktemp("backend-logs")
-    started: dict[str, Backend] = {}
+    started: dict[str, ServiceProcess] = {}
     try:
         for track, version in TRACK_MODELS.items():
-            backend = Backend(track, models[version], logs / f"{track}.log")
-            backend.start()
+            backend = ServiceProcess(track, models[version], track, logs, log_requests=True)
             started[track] = backend
         for backend in started.values():
-            backend.wait_ready()
+            backend.wait()
         yield started
     finally:
         for backend in started.values():
@@ -42,7 +43,7 @@ def backends(
 
 
 @pytest.fixture
-def router(backends: dict[str, Backend], tmp_path: Path) -> Iterator[Router]:
+def router(backends: dict[str, ServiceProcess], tmp_path: Path) -> Iterator[Router]:
     r = Router(tmp_path / "router", {t: b.address for t, b in backends.items()})
     try:
         yield r

@@ -8,22 +8,19 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from testkit.net import free_port, wait_for_http
 from testkit.paths import REPO_ROOT
-from testkit.processes import stop_process
+from testkit.service import SERVICE
 
 CHART = REPO_ROOT / "charts" / "nepse-predictor"
 TOOLS = Path(os.environ.get("NEPSE_TOOLS_DIR", REPO_ROOT / ".tools"))
 HELM = TOOLS / "bin" / "helm4"
 NGINX = Path(os.environ.get("NEPSE_NGINX", "/usr/sbin/nginx"))
-SERVICE = Path(sys.executable).parent / "nepse-predictor"
 
 SLOTS = {
     track: {"imageTag": "0.1.0", "modelVersion": "2026.11.01-1a2b3c4"}
@@ -43,54 +40,6 @@ def missing_tools() -> list[str]:
     if not os.access(SERVICE, os.X_OK):
         problems.append(f"{SERVICE} is missing: install the service into the venv (make venv)")
     return problems
-
-
-@dataclass
-class Backend:
-    """One `nepse-predictor serve` process answering as one track."""
-
-    track: str
-    model_dir: Path
-    log_path: Path
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen | None = None
-    # Settings for this process (NEPSE_REDIS_URL, ...); without one, no Redis is used.
-    settings: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        env = dict(os.environ, NEPSE_TRACK=self.track, NEPSE_HOST="127.0.0.1")
-        env.pop("NEPSE_REDIS_URL", None)
-        env.update(self.settings)
-        self._log = self.log_path.open("wb")
-        self.process = subprocess.Popen(
-            [str(SERVICE), "serve", "--model-dir", str(self.model_dir), "--port", str(self.port)],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-
-    def wait_ready(self) -> None:
-        wait_for_http(f"http://{self.address}/ready", timeout=60)
-
-    def stop(self) -> None:
-        stop_process(self.process, grace=15)
-        self._log.close()
-
-    def access_log(self) -> list[dict]:
-        """The service's JSON access-log lines (one per request it answered)."""
-        out = []
-        for line in self.log_path.read_text().splitlines():
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue
-            if entry.get("msg") == "request":
-                out.append(entry)
-        return out
 
 
 def render_router_config(values: dict, upstreams: dict[str, str], port: int, temp_dir: Path) -> str:

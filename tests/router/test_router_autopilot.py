@@ -30,12 +30,13 @@ from autopilot_kit import (
     slot,
     starve_cpu,
 )
-from routerkit import SLOTS, Backend, Router, missing_tools
+from routerkit import SLOTS, Router, missing_tools
 
 from testkit.model_variants import inverted_model, one_row_only_model, renamed_model
 from testkit.prometheus import Prometheus, service_monitor_job
 from testkit.pytest_output import report_line
 from testkit.redis_server import RedisServer
+from testkit.service import ServiceProcess
 
 pytestmark = pytest.mark.slow
 
@@ -88,7 +89,9 @@ def redis(tmp_path_factory) -> Iterator[RedisServer]:
 
 
 @pytest.fixture(scope="module")
-def stack(models, redis, tmp_path_factory) -> Iterator[tuple[dict[str, Backend], Prometheus]]:
+def stack(
+    models, redis, tmp_path_factory
+) -> Iterator[tuple[dict[str, ServiceProcess], Prometheus]]:
     """The scenarios' processes and one Prometheus scraping them, started together."""
     problems = missing_tools()
     if problems:
@@ -108,16 +111,15 @@ def stack(models, redis, tmp_path_factory) -> Iterator[tuple[dict[str, Backend],
         "green": ("green", "v2", {}),
         "green-erroring": ("green", "erroring", {}),
     }
-    started: dict[str, Backend] = {}
+    started: dict[str, ServiceProcess] = {}
     server = Prometheus(tmp_path_factory.mktemp("autopilot-prometheus"))
     try:
         for name, (track, model, settings) in plan.items():
-            backend = Backend(track, models[model], logs / f"{name}.log", settings=settings)
-            backend.start()
+            backend = ServiceProcess(name, models[model], track, logs, settings, log_requests=True)
             started[name] = backend
         server.start(_scrape_jobs(started))
         for backend in started.values():
-            backend.wait_ready()
+            backend.wait()
         server.wait_for_targets_up(timeout=30)
         yield started, server
     finally:
@@ -126,7 +128,7 @@ def stack(models, redis, tmp_path_factory) -> Iterator[tuple[dict[str, Backend],
             backend.stop()
 
 
-def _scrape_jobs(processes: dict[str, Backend]) -> list:
+def _scrape_jobs(processes: dict[str, ServiceProcess]) -> list:
     """Per scenario, the jobs the chart's ServiceMonitor makes in its namespace."""
     jobs = []
     for scenario, (strategy, tracks) in SCENARIOS.items():
@@ -154,7 +156,7 @@ def _scrape_jobs(processes: dict[str, Backend]) -> list:
 
 
 @pytest.fixture
-def processes(stack) -> dict[str, Backend]:
+def processes(stack) -> dict[str, ServiceProcess]:
     return stack[0]
 
 

@@ -19,9 +19,10 @@ from typing import ClassVar
 
 import httpx
 import pytest
-from routerkit import Backend, Router
+from routerkit import Router
 
 from testkit.net import free_port
+from testkit.service import ServiceProcess
 
 pytestmark = pytest.mark.slow
 
@@ -120,7 +121,7 @@ def slow_shadow() -> Iterator[str]:
 
 
 def test_a_slow_shadow_delays_no_keepalive_request_and_still_gets_every_copy(
-    backends: dict[str, Backend],
+    backends: dict[str, ServiceProcess],
     slow_shadow: str,
     predict_body: bytes,
     tmp_path: Path,

@@ -15,7 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from routerkit import Backend, Router
+from routerkit import Router
+
+from testkit.service import ServiceProcess
 
 pytestmark = pytest.mark.slow
 
@@ -212,7 +214,7 @@ def test_blue_green_flip_under_load_loses_no_request(router: Router, predict_bod
 
 
 def test_shadow_gets_sampled_copies_and_never_answers(
-    router: Router, backends: dict[str, Backend], predict_body, capsys
+    router: Router, backends: dict[str, ServiceProcess], predict_body, capsys
 ) -> None:
     percent, count = 40, 1000
     router.start({"rollout": {"strategy": "shadow", "shadow": {"percent": percent}}})
