@@ -96,6 +96,8 @@ def run(args: argparse.Namespace) -> int:
     # garbage while importing only costs time (about 8% of start-up). The lifespan turns the
     # collector back on, with everything from start-up frozen out of its way.
     gc.disable()
+    import msgspec
+
     from nepse_predictor.config import SettingsError, environment_settings
 
     given = environment_settings(os.environ)
@@ -116,8 +118,8 @@ def run(args: argparse.Namespace) -> int:
         model_dir, models_root = _resolve_model_source(
             settings.model_dir, args.train_if_missing, settings.models_root or DEFAULT_MODELS_ROOT
         )
-    # Both are paths the resolution derived from validated settings.
-    settings = settings.model_copy(update={"model_dir": model_dir, "models_root": models_root})
+    # Both are paths the resolution derived from checked settings.
+    settings = msgspec.structs.replace(settings, model_dir=model_dir, models_root=models_root)
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
 
     from nepse_predictor.server import serve
