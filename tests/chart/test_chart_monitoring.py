@@ -34,7 +34,7 @@ from chartkit import REPO_ROOT, render
 
 from nepse_gitops.environments import Environment
 from nepse_gitops.gate import histogram_quantile
-from nepse_predictor.routes.paths import PREDICTION_ROUTES
+from nepse_predictor.paths import PREDICTION_ROUTES
 from testkit.model_variants import one_row_only_model
 from testkit.prometheus import Prometheus, service_monitor_job, value
 from testkit.service import ServiceProcess

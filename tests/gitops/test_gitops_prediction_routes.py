@@ -11,7 +11,7 @@ import yaml
 from nepse_gitops.gate_config import GateConfig
 from nepse_gitops.gate_metrics_scrape import metrics_from_samples, parse_exposition
 from nepse_gitops.prediction_routes import PREDICTION_ROUTES, promql_route_matcher
-from nepse_predictor.routes import paths
+from nepse_predictor import paths
 from testkit.paths import REPO_ROOT
 
 CHART = REPO_ROOT / "charts" / "nepse-predictor"

@@ -71,8 +71,8 @@ def test_serving_with_onnx_never_imports_xgboost(trained_model: Path) -> None:
         "from nepse_predictor.app import create_app\n"
         "from nepse_predictor.config import Settings\n"
         f"app = create_app(Settings(model_dir={str(trained_model)!r}))\n"
-        "asyncio.run(app.state.serving.start())\n"
-        "assert app.state.serving.model is not None\n"
+        "asyncio.run(app.state.start())\n"
+        "assert app.state.model is not None\n"
         "heavy = [m for m in ('xgboost', 'sklearn', 'pandas', 'scipy', 'redis', 'matplotlib')\n"
         "         if m in sys.modules]\n"
         "print(heavy)\n"
@@ -89,8 +89,8 @@ def test_xgboost_backend_without_the_package_is_not_ready_and_says_why(trained_m
         "from nepse_predictor.app import create_app\n"
         "from nepse_predictor.config import Settings\n"
         f"app = create_app(Settings(model_dir={str(trained_model)!r}, backend='xgboost'))\n"
-        "asyncio.run(app.state.serving.start())\n"
-        "print(app.state.serving.model is None)\n"
+        "asyncio.run(app.state.start())\n"
+        "print(app.state.model is None)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr

@@ -133,9 +133,9 @@ def test_a_new_server_counts_its_prediction_answers_from_zero() -> None:
     which Prometheus's increase() never counts (a new canary's first errors would be lost)."""
     from nepse_predictor.app import create_app
     from nepse_predictor.config import Settings
-    from nepse_predictor.routes.paths import PREDICTION_ROUTES
+    from nepse_predictor.paths import PREDICTION_ROUTES
 
-    text = create_app(Settings()).state.serving.metrics.render().decode()
+    text = create_app(Settings()).state.metrics.render().decode()
     for route in PREDICTION_ROUTES:
         for status in ("200", "500", "503"):
             sample = f'nepse_http_requests_total{{method="POST",route="{route}",status="{status}"}}'

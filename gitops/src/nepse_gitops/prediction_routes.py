@@ -1,6 +1,6 @@
 """The routes whose answers a release is judged by: the service's prediction routes.
 
-The service defines them next to its routes (`nepse_predictor.routes.paths.PREDICTION_ROUTES`)
+The service defines them next to its routes (`nepse_predictor.paths.PREDICTION_ROUTES`)
 and labels its request metrics with exactly these route templates; the gate counts them and
 only them, so health, readiness, metadata and unmatched requests (a readiness 503 while a
 model loads, a scanner's 404s) never count as a candidate's errors. This package does not

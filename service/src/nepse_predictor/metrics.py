@@ -1,10 +1,10 @@
 """Prometheus metrics of one server (its own registry, so tests can build many apps).
 
-nepse_http_requests_total{route,method,status}     requests answered; route is a template of
-                                                   routes.paths or "unmatched", method one of
-                                                   METHODS or "other"; on the prediction
-                                                   routes, POST with ZERO_STATUSES is there
-                                                   at 0 from the start
+nepse_http_requests_total{route,method,status}     requests answered; route is one of
+                                                   paths.ROUTE_TEMPLATES or "unmatched",
+                                                   method one of METHODS or "other"; on the
+                                                   prediction routes, POST with ZERO_STATUSES
+                                                   is there at 0 from the start
 nepse_http_refused_total{reason}                   connections closed before a request was
                                                    read: header_too_large, too_many_headers,
                                                    header_timeout, too_many_connections

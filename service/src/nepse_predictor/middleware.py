@@ -6,8 +6,9 @@ For every HTTP request it
 - reads request bodies itself (`request_body`): more than NEPSE_MAX_BODY_BYTES, also after
   decompressing, gets 413, a body slower than NEPSE_BODY_TIMEOUT_SECONDS 408, a content coding
   other than gzip or deflate 415;
-- answers the prediction endpoints (exact paths) by calling their handlers directly, which
-  skips routing and dependency resolution on the hot path; everything else goes to FastAPI;
+- answers the prediction endpoints, the probes and /metrics (exact paths) by calling their
+  `handlers` directly, which skips routing and dependency resolution on the hot path and
+  keeps FastAPI off the start-up path; everything else goes to FastAPI (`app.DeferredApi`);
 - counts the request in Prometheus, labelled by route template (`RouteLabels`), and writes one
   JSON access-log line.
 
@@ -21,12 +22,30 @@ import logging
 import os
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
-from starlette.routing import compile_path
 
+from nepse_predictor.artifacts import MODEL_NAME
+from nepse_predictor.handlers import oip, probes
+from nepse_predictor.handlers.predict import predict_bars, predict_rows
+from nepse_predictor.paths import (
+    BARS_PATH,
+    FIELDS_KEY,
+    HEADER_LENGTH_KEY,
+    HEALTH_PATH,
+    INFER_PATH,
+    METRICS_PATH,
+    PREDICT_PATH,
+    READY_PATH,
+    REQUEST_ID_KEY,
+    ROUTE_INFER,
+    ROUTE_MODEL_READY,
+    ROUTE_SERVER_LIVE,
+    ROUTE_SERVER_READY,
+    UNMATCHED,
+)
 from nepse_predictor.request_body import (
     BadEncoding,
     BodyTimeout,
@@ -36,17 +55,15 @@ from nepse_predictor.request_body import (
     decode_body,
     read_body,
 )
-from nepse_predictor.routes import FIELDS_KEY, HEADER_LENGTH_KEY, REQUEST_ID_KEY
-from nepse_predictor.routes.oip import infer
-from nepse_predictor.routes.paths import (
-    BARS_PATH,
-    INFER_PATH,
-    PREDICT_PATH,
-    ROUTE_INFER,
-    UNMATCHED,
+from nepse_predictor.state import (
+    OFFLOAD_BYTES,
+    Handler,
+    Incoming,
+    Reply,
+    ServingState,
+    internal_error,
+    run_handler,
 )
-from nepse_predictor.routes.predict import predict_bars, predict_rows
-from nepse_predictor.state import OFFLOAD_BYTES, Handler, Incoming, ServingState, run_handler
 
 log = logging.getLogger("nepse_predictor.server")
 
@@ -56,10 +73,20 @@ _JSON = (b"content-type", b"application/json")
 
 # path -> (route label, handler), POST only.
 FAST_ROUTES: dict[str, tuple[str, Handler]] = {
-    INFER_PATH: (ROUTE_INFER, infer),
+    INFER_PATH: (ROUTE_INFER, oip.infer),
     PREDICT_PATH: (PREDICT_PATH, predict_rows),
     BARS_PATH: (BARS_PATH, predict_bars),
 }
+# path -> (route label, answer), GET without a body only.
+PROBES: dict[str, tuple[str, Callable[[ServingState], Reply]]] = {
+    HEALTH_PATH: (HEALTH_PATH, probes.health),
+    READY_PATH: (READY_PATH, probes.ready),
+    METRICS_PATH: (METRICS_PATH, probes.metrics),
+    ROUTE_SERVER_LIVE: (ROUTE_SERVER_LIVE, oip.server_live),
+    ROUTE_SERVER_READY: (ROUTE_SERVER_READY, oip.server_ready),
+    ROUTE_MODEL_READY.format(model_name=MODEL_NAME): (ROUTE_MODEL_READY, oip.model_ready),
+}
+_PARAMETER = re.compile(r"\{[^{}/]+\}")
 
 
 def _error(message: str, field: str = "body") -> bytes:
@@ -71,16 +98,21 @@ class RouteLabels:
     label from a closed set whatever path a client sends."""
 
     def __init__(self, templates: Iterable[str]) -> None:
-        self._patterns = [(compile_path(template)[0], template) for template in templates]
+        self._patterns = [(_compile(template), template) for template in templates]
 
     def of(self, path: str) -> str:
-        fast = FAST_ROUTES.get(path)
+        fast = FAST_ROUTES.get(path) or PROBES.get(path)
         if fast is not None:
             return fast[0]
         for pattern, template in self._patterns:
-            if pattern.match(path):
+            if pattern.fullmatch(path):
                 return template
         return UNMATCHED
+
+
+def _compile(template: str) -> re.Pattern[str]:
+    """A route template's paths: each `{parameter}` one path segment."""
+    return re.compile("[^/]+".join(re.escape(part) for part in _PARAMETER.split(template)))
 
 
 class ServingMiddleware:
@@ -165,6 +197,15 @@ class ServingMiddleware:
         fields: dict[str, Any] = {}
 
         has_body = method in _BODY_METHODS or chunked or (declared is not None and declared > 0)
+        if method == "GET" and not has_body and path in PROBES:
+            route, probe = PROBES[path]
+            try:
+                reply = probe(state)
+            except Exception:
+                reply = internal_error(rid, fields)
+            await self._reply(send, reply.status, reply.body, headers, extra=reply.headers)
+            self._observe(route, method, path, reply.status, started, rid, fields)
+            return
         body = b""
         if has_body:
             try:
@@ -214,7 +255,7 @@ class ServingMiddleware:
             await self.app(scope, replay if has_body else receive, send_with_headers)
         finally:
             matched = scope.get("route")
-            route = getattr(matched, "path", None) or UNMATCHED
+            route = getattr(matched, "path", None) or self.routes.of(path)
             self._observe(route, method, path, response_status, started, rid, fields)
 
     @staticmethod

@@ -1,5 +1,5 @@
 """The response bodies, for the OpenAPI document. The routes write them with orjson
-(`routes.predict._render`, `routes.oip._render`); tests/service/test_response_shapes.py
+(`handlers.predict._render`, `handlers.oip._render`); tests/service/test_response_shapes.py
 decodes every kind of answer with these shapes."""
 
 from __future__ import annotations

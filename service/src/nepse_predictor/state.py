@@ -279,14 +279,12 @@ async def run_handler(
         fields["error"] = "model not ready"
         return Reply(503, orjson.dumps({"error": f"model not ready: {exc}"}))
     except Exception:
-        log.exception("unexpected error while answering", extra={"request_id": request.request_id})
-        fields["error"] = "internal error"
-        return Reply(
-            500,
-            orjson.dumps(
-                {
-                    "error": "internal error; the server log has the details",
-                    "request_id": request.request_id,
-                }
-            ),
-        )
+        return internal_error(request.request_id, fields)
+
+
+def internal_error(request_id: str, fields: dict[str, Any]) -> Reply:
+    """The 500 reply for the exception being handled, which is logged with its traceback."""
+    log.exception("unexpected error while answering", extra={"request_id": request_id})
+    fields["error"] = "internal error"
+    body = {"error": "internal error; the server log has the details", "request_id": request_id}
+    return Reply(500, orjson.dumps(body))

@@ -1,18 +1,15 @@
-"""HTTP routes, one module per group: health, predict (v1), oip (Open Inference Protocol v2),
-metrics; `paths` names them all. The prediction endpoints are plain
-`handler(state, incoming, fields)` functions: `middleware.ServingMiddleware` calls them
-straight from ASGI on the hot path, and the FastAPI routes declared here call the same
-functions (and carry the OpenAPI document)."""
+"""The FastAPI routes, one module per group: health, predict (v1), oip (Open Inference
+Protocol v2), metrics; `paths` names them all. Each route calls the `handlers` function that
+`middleware.ServingMiddleware` calls on the hot path, and carries the OpenAPI document. The
+application they make (`api`) is built off the start-up path (see `app`)."""
 
 from __future__ import annotations
 
 from fastapi import Request, Response
 
-from nepse_predictor.state import Handler, Incoming, ServingState, run_handler
+from nepse_predictor.paths import FIELDS_KEY, HEADER_LENGTH_KEY, REQUEST_ID_KEY
+from nepse_predictor.state import Handler, Incoming, Reply, ServingState, run_handler
 
-REQUEST_ID_KEY = "nepse.request_id"
-FIELDS_KEY = "nepse.log_fields"
-HEADER_LENGTH_KEY = "nepse.inference_header_length"
 JSON = "application/json"
 
 
@@ -36,15 +33,14 @@ async def answer(
         request.scope.get(HEADER_LENGTH_KEY),
     )
     fields = request.scope.setdefault(FIELDS_KEY, {})
-    reply = await run_handler(handler, state, incoming, fields)
+    return response_of(await run_handler(handler, state, incoming, fields))
+
+
+def response_of(reply: Reply) -> Response:
     if not reply.headers:
         return Response(reply.body, status_code=reply.status, media_type=JSON)
     headers = {name.decode(): value.decode() for name, value in reply.headers}
     return Response(reply.body, status_code=reply.status, headers=headers)
-
-
-def json_response(payload: bytes, status: int = 200) -> Response:
-    return Response(payload, status_code=status, media_type=JSON)
 
 
 def _ref(schema: str) -> dict:

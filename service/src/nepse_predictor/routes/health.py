@@ -1,28 +1,27 @@
-"""Liveness and readiness, at the chapter's probe paths."""
+"""FastAPI routes of liveness and readiness (`handlers.probes` answers them)."""
 
 from __future__ import annotations
 
-import orjson
 from fastapi import APIRouter, Request, Response
 
-from nepse_predictor.routes import json_response, serving_state
+from nepse_predictor.handlers import probes
+from nepse_predictor.paths import HEALTH_PATH, READY_PATH
+from nepse_predictor.routes import response_of, serving_state
 
 router = APIRouter(tags=["health"])
 
-_ALIVE = orjson.dumps({"status": "ok"})
-
 
 @router.get(
-    "/health",
+    HEALTH_PATH,
     summary="Liveness: 200 while the process runs, model or not",
     responses={200: {"description": "The process is up."}},
 )
-async def health() -> Response:
-    return json_response(_ALIVE)
+async def health(request: Request) -> Response:
+    return response_of(probes.health(serving_state(request)))
 
 
 @router.get(
-    "/ready",
+    READY_PATH,
     summary="Readiness: 200 only when a verified model is loaded",
     responses={
         200: {"description": "A verified model is loaded."},
@@ -30,23 +29,4 @@ async def health() -> Response:
     },
 )
 async def ready(request: Request) -> Response:
-    state = serving_state(request)
-    model = state.model
-    if model is None:
-        return json_response(
-            orjson.dumps({"ready": False, "reason": state.model_error, "track": state.track}),
-            503,
-        )
-    answer = {
-        "ready": True,
-        "model_version": model.version,
-        "backend": model.backend,
-        "track": state.track,
-    }
-    choice = state.version_choice
-    if choice is not None:
-        answer["newest"] = choice.chosen == choice.newest
-        answer["skipped"] = [
-            {"version": directory.name, "reason": reason} for directory, reason in choice.skipped
-        ]
-    return json_response(orjson.dumps(answer))
+    return response_of(probes.ready(serving_state(request)))

@@ -1,115 +1,38 @@
-"""Open Inference Protocol v2 (KServe / MLServer / Triton REST), model `nepse-predictor`.
+"""FastAPI routes of the Open Inference Protocol v2 (`handlers.oip` answers them).
 
-Inference takes the features as one [N, F] tensor (columns in the order of the model
-metadata's `parameters.feature_names`) or as one [N] tensor per feature name, FP32 or FP64,
-and returns the `probability` output (FP32, [N]); `label` (INT64, [N]) on request. The binary
-tensor data extension is spoken both ways (`oip_request` reads it; `_render` writes outputs
-asked for with `binary_data` or `binary_data_output` as raw bytes after the JSON header).
+Each handler is registered on the unversioned and the versioned path of its route.
 """
 
 from __future__ import annotations
 
-import time
-from importlib.metadata import PackageNotFoundError, version
+from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-import orjson
 from fastapi import APIRouter, Request, Response
 
-from nepse_predictor.artifacts import MODEL_NAME
-from nepse_predictor.model import LoadedModel
-from nepse_predictor.oip_request import InferRequest, parse_infer
-from nepse_predictor.routes import answer, body_of, json_response, replies, serving_state
-from nepse_predictor.routes.paths import ROUTE_INFER, ROUTE_VERSION_INFER
-from nepse_predictor.state import Incoming, Reply, ServingState
+from nepse_predictor.handlers import oip
+from nepse_predictor.paths import (
+    ROUTE_INFER,
+    ROUTE_MODEL_METADATA,
+    ROUTE_MODEL_READY,
+    ROUTE_SERVER_LIVE,
+    ROUTE_SERVER_METADATA,
+    ROUTE_SERVER_READY,
+    ROUTE_VERSION_INFER,
+    ROUTE_VERSION_METADATA,
+    ROUTE_VERSION_READY,
+)
+from nepse_predictor.routes import answer, body_of, replies, response_of, serving_state
 
-_NUMPY = orjson.OPT_SERIALIZE_NUMPY
-PLATFORMS = {"trees": "xgboost_xgboost", "onnx": "onnxruntime_onnx", "xgboost": "xgboost_xgboost"}
+router = APIRouter(tags=["open inference protocol v2"])
 
-EXTENSIONS = ("binary_tensor_data",)
-
-router = APIRouter(prefix="/v2", tags=["open inference protocol v2"])
-
-
-_OCTET = (b"content-type", b"application/octet-stream")
-
-
-def _render(model: LoadedModel, request: InferRequest, request_id: str, p: np.ndarray) -> Reply:
-    """The response; outputs asked for as binary follow the JSON header as raw bytes."""
-    n = len(p)
-    outputs = []
-    raw: list[bytes] = []
-    for output in request.outputs:
-        if output.name == "probability":
-            entry: dict[str, Any] = {"name": "probability", "shape": [n], "datatype": "FP32"}
-            values = p.astype("<f4", copy=False)
-        else:
-            entry = {"name": "label", "shape": [n], "datatype": "INT64"}
-            values = (p >= model.threshold).astype("<i8")
-        if output.binary:
-            data = values.tobytes()
-            entry["parameters"] = {"binary_data_size": len(data)}
-            raw.append(data)
-        else:
-            entry["data"] = values
-        outputs.append(entry)
-    header = orjson.dumps(
-        {
-            "model_name": model.name,
-            "model_version": model.version,
-            "id": request.id if request.id is not None else request_id,
-            "outputs": outputs,
-        },
-        option=_NUMPY,
-    )
-    if not raw:
-        return Reply(200, header)
-    headers = (_OCTET, (b"inference-header-content-length", str(len(header)).encode()))
-    return Reply(200, b"".join((header, *raw)), headers)
+_UNVERSIONED = ("model_name",)
+_VERSIONED = ("model_name", "model_version")
 
 
-async def infer(state: ServingState, incoming: Incoming, fields: dict[str, Any]) -> Reply:
-    model = state.require_model()
-    started = time.perf_counter()
-    request = await state.parse_body(
-        parse_infer,
-        incoming.body,
-        state.settings.max_batch_rows,
-        incoming.header_length,
-        incoming.model_name or MODEL_NAME,
-        incoming.model_version,
-    )
-    rows = request.rows
-    probabilities = await state.predict(model, rows, len(rows), fields)
-    state.record(ROUTE_INFER, incoming.request_id, model, probabilities, started, fields, rows)
-    return _render(model, request, incoming.request_id, probabilities)
-
-
-def _server_version() -> str:
-    try:
-        return version("nepse-predictor")
-    except PackageNotFoundError:
-        return "0+unknown"
-
-
-def _unknown(model_name: str, model_version: str | None, state: ServingState) -> Response | None:
-    """404 for another model name, or a version this server does not hold."""
-    if model_name != MODEL_NAME:
-        message = f"model {model_name!r} is not served here; this server serves {MODEL_NAME!r}"
-        return json_response(orjson.dumps({"error": message}), 404)
-    loaded = state.model.version if state.model is not None else None
-    if model_version is not None and model_version != loaded:
-        message = f"version {model_version!r} of {MODEL_NAME!r} is not loaded here" + (
-            f"; this server has {loaded!r}" if loaded else "; no model is loaded"
-        )
-        return json_response(orjson.dumps({"error": message}), 404)
-    return None
-
-
-def _path_parameters(*names: str) -> dict:
-    # Declared by hand: typed path parameters would make FastAPI build pydantic validators at
-    # import, which costs a twentieth of the process's start-up for two strings.
+def _path_parameters(*names: str) -> dict[str, Any]:
+    # Declared by hand: typed path parameters would make FastAPI build pydantic validators,
+    # which costs more than the two strings are worth.
     return {
         "parameters": [
             {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
@@ -123,39 +46,12 @@ def _names(request: Request) -> tuple[str, str | None]:
     return params["model_name"], params.get("model_version")
 
 
-@router.get("", summary="Server metadata", responses=replies("ServerMetadataResponse"))
-async def server_metadata() -> Response:
-    return json_response(
-        orjson.dumps(
-            {
-                "name": MODEL_NAME,
-                "version": _server_version(),
-                "extensions": list(EXTENSIONS),
-            }
-        )
-    )
+Endpoint = Callable[..., Any]
 
 
-@router.get("/health/live", summary="Server live", responses=replies("LiveResponse"))
-async def server_live() -> Response:
-    return json_response(orjson.dumps({"live": True}))
-
-
-@router.get(
-    "/health/ready",
-    summary="Server ready (503 until a verified model is loaded)",
-    responses=replies("ReadyResponse", 503),
-)
-async def server_ready(request: Request) -> Response:
-    ready = serving_state(request).model is not None
-    return json_response(orjson.dumps({"ready": ready}), 200 if ready else 503)
-
-
-_UNVERSIONED = ("model_name",)
-_VERSIONED = ("model_name", "model_version")
-
-
-def _model_route(method: str, path: str, summary: str, ok: str, *errors: int, **extra):
+def _model_route(
+    method: str, path: str, summary: str, ok: str, *errors: int, **extra: Any
+) -> Callable[[Endpoint], Endpoint]:
     """A route on a model path; the versioned and unversioned paths share one handler."""
     names = _VERSIONED if "{model_version}" in path else _UNVERSIONED
     openapi = {**extra.pop("openapi_extra", {}), **_path_parameters(*names)}
@@ -169,92 +65,68 @@ def _model_route(method: str, path: str, summary: str, ok: str, *errors: int, **
     )
 
 
-@_model_route("GET", "/models/{model_name}/ready", "Model ready", "ModelReadyResponse", 404, 503)
+@router.get(
+    ROUTE_SERVER_METADATA, summary="Server metadata", responses=replies("ServerMetadataResponse")
+)
+async def server_metadata(request: Request) -> Response:
+    return response_of(oip.server_metadata(serving_state(request)))
+
+
+@router.get(ROUTE_SERVER_LIVE, summary="Server live", responses=replies("LiveResponse"))
+async def server_live(request: Request) -> Response:
+    return response_of(oip.server_live(serving_state(request)))
+
+
+@router.get(
+    ROUTE_SERVER_READY,
+    summary="Server ready (503 until a verified model is loaded)",
+    responses=replies("ReadyResponse", 503),
+)
+async def server_ready(request: Request) -> Response:
+    return response_of(oip.server_ready(serving_state(request)))
+
+
+_MODEL_ERRORS = (404, 503)
+
+
+@_model_route("GET", ROUTE_MODEL_READY, "Model ready", "ModelReadyResponse", *_MODEL_ERRORS)
 @_model_route(
-    "GET",
-    "/models/{model_name}/versions/{model_version}/ready",
-    "Model version ready",
-    "ModelReadyResponse",
-    404,
-    503,
+    "GET", ROUTE_VERSION_READY, "Model version ready", "ModelReadyResponse", *_MODEL_ERRORS
 )
 async def model_ready(request: Request) -> Response:
-    state = serving_state(request)
-    missing = _unknown(*_names(request), state)
-    if missing is not None:
-        return missing
-    ready = state.model is not None
-    return json_response(orjson.dumps({"name": MODEL_NAME, "ready": ready}), 200 if ready else 503)
+    return response_of(oip.model_ready(serving_state(request), *_names(request)))
 
 
-@_model_route("GET", "/models/{model_name}", "Model metadata", "ModelMetadataResponse", 404, 503)
+@_model_route(
+    "GET", ROUTE_MODEL_METADATA, "Model metadata", "ModelMetadataResponse", *_MODEL_ERRORS
+)
 @_model_route(
     "GET",
-    "/models/{model_name}/versions/{model_version}",
+    ROUTE_VERSION_METADATA,
     "Model metadata of a version",
     "ModelMetadataResponse",
-    404,
-    503,
+    *_MODEL_ERRORS,
 )
 async def model_metadata(request: Request) -> Response:
-    state = serving_state(request)
-    missing = _unknown(*_names(request), state)
-    if missing is not None:
-        return missing
-    model = state.model
-    if model is None:
-        return json_response(orjson.dumps({"error": f"model not ready: {state.model_error}"}), 503)
-    width = model.n_features
-    return json_response(
-        orjson.dumps(
-            {
-                "name": MODEL_NAME,
-                "versions": [model.version],
-                "platform": PLATFORMS[model.backend],
-                "inputs": [{"name": "features", "datatype": "FP32", "shape": [-1, width]}],
-                "outputs": [
-                    {"name": "probability", "datatype": "FP32", "shape": [-1]},
-                    {"name": "label", "datatype": "INT64", "shape": [-1]},
-                ],
-                "parameters": {
-                    "feature_names": list(model.features),
-                    "threshold": model.threshold,
-                    "track": state.track,
-                    "backend": model.backend,
-                },
-            }
-        )
-    )
+    return response_of(oip.model_metadata(serving_state(request), *_names(request)))
 
 
+_INFER_ERRORS = (404, 413, 422, 503)
 _INFER = {"openapi_extra": body_of("InferenceRequest"), "response_class": Response}
 
 
+@_model_route("POST", ROUTE_INFER, "Inference", "InferenceResponse", *_INFER_ERRORS, **_INFER)
 @_model_route(
     "POST",
-    ROUTE_INFER.removeprefix("/v2"),
-    "Inference",
-    "InferenceResponse",
-    404,
-    413,
-    422,
-    503,
-    **_INFER,
-)
-@_model_route(
-    "POST",
-    ROUTE_VERSION_INFER.removeprefix("/v2"),
+    ROUTE_VERSION_INFER,
     "Inference on a version",
     "InferenceResponse",
-    404,
-    413,
-    422,
-    503,
+    *_INFER_ERRORS,
     **_INFER,
 )
 async def model_infer(request: Request) -> Response:
     model_name, model_version = _names(request)
-    missing = _unknown(model_name, model_version, serving_state(request))
+    missing = oip.unknown_model(serving_state(request), model_name, model_version)
     if missing is not None:
-        return missing
-    return await answer(request, infer, model_name, model_version)
+        return response_of(missing)
+    return await answer(request, oip.infer, model_name, model_version)
