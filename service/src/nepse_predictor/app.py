@@ -42,6 +42,9 @@ class PredictorApp(FastAPI):
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await self.serving(scope, receive, send)
 
+    def openapi(self) -> dict[str, Any]:
+        return _openapi(self)
+
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema is None:
@@ -110,5 +113,4 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         templates += [route.path for route in module.router.routes if hasattr(route, "path")]
     app.serving = ServingMiddleware(partial(FastAPI.__call__, app), state, RouteLabels(templates))
     state.metrics.start_at_zero(PREDICTION_ROUTES)
-    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -144,9 +144,9 @@ class Metrics:
             self.cache_events.labels(event)
         self.redis_errors.inc(0)
         # Children cached by label values: `.labels()` costs more than the increment itself.
-        self._request_children: dict[tuple[str, str, int], tuple[object, object]] = {}
-        self._prediction_children: dict[str, tuple[object, object]] = {}
-        self._row_children: dict[str, object] = {}
+        self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._prediction_children: dict[str, tuple[Counter, Counter]] = {}
+        self._row_children: dict[str, Histogram] = {}
         self.cache_event = {
             event: self.cache_events.labels(event)
             for event in ("hit", "miss", "store", "bypass", "log_written", "log_dropped")
@@ -175,8 +175,8 @@ class Metrics:
             )
             if len(self._request_children) < 1000:
                 self._request_children[key] = children
-        children[0].inc()  # type: ignore[attr-defined]
-        children[1].observe(seconds)  # type: ignore[attr-defined]
+        children[0].inc()
+        children[1].observe(seconds)
 
     def observe_predictions(self, track: str, route: str, ups: int, downs: int) -> None:
         children = self._prediction_children.get(track)
@@ -187,13 +187,13 @@ class Metrics:
             )
             self._prediction_children[track] = children
         if ups:
-            children[0].inc(ups)  # type: ignore[attr-defined]
+            children[0].inc(ups)
         if downs:
-            children[1].inc(downs)  # type: ignore[attr-defined]
+            children[1].inc(downs)
         rows = self._row_children.get(route)
         if rows is None:
             rows = self._row_children[route] = self.rows.labels(route)
-        rows.observe(ups + downs)  # type: ignore[attr-defined]
+        rows.observe(ups + downs)
 
     def set_model(self, version: str | None, track: str, backend: str, newest: bool = True) -> None:
         self.model_info.clear()

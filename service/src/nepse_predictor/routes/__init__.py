@@ -6,6 +6,8 @@ functions (and carry the OpenAPI document)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import Request, Response
 
 from nepse_predictor.state import Handler, Incoming, ServingState, run_handler
@@ -17,7 +19,8 @@ JSON = "application/json"
 
 
 def serving_state(request: Request) -> ServingState:
-    return request.app.state.serving
+    state: ServingState = request.app.state.serving  # set by create_app
+    return state
 
 
 async def answer(
@@ -47,16 +50,16 @@ def json_response(payload: bytes, status: int = 200) -> Response:
     return Response(payload, status_code=status, media_type=JSON)
 
 
-def _ref(schema: str) -> dict:
+def _ref(schema: str) -> dict[str, Any]:
     return {"content": {JSON: {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
 
 
-def body_of(schema: str) -> dict:
+def body_of(schema: str) -> dict[str, Any]:
     """openapi_extra declaring a JSON request body (schemas: `openapi_components`)."""
     return {"requestBody": {"required": True, **_ref(schema)}}
 
 
-def replies(ok: str, *errors: int) -> dict:
+def replies(ok: str, *errors: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI responses: `ok` schema for 200 and the error schema for each error status."""
     described = {
         413: "The body or the batch is larger than the configured limits.",
@@ -64,7 +67,7 @@ def replies(ok: str, *errors: int) -> dict:
         503: "No verified model is loaded.",
         404: "No such model or version on this server.",
     }
-    out: dict = {200: {"description": "OK", **_ref(ok)}}
+    out: dict[int | str, dict[str, Any]] = {200: {"description": "OK", **_ref(ok)}}
     for status in errors:
         out[status] = {"description": described[status], **_ref("ErrorResponse")}
     return out

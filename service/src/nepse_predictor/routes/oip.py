@@ -10,12 +10,14 @@ asked for with `binary_data` or `binary_data_output` as raw bytes after the JSON
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import numpy as np
 import orjson
 from fastapi import APIRouter, Request, Response
+from fastapi.types import DecoratedCallable
 
 from nepse_predictor.artifacts import MODEL_NAME
 from nepse_predictor.model import LoadedModel
@@ -107,7 +109,7 @@ def _unknown(model_name: str, model_version: str | None, state: ServingState) ->
     return None
 
 
-def _path_parameters(*names: str) -> dict:
+def _path_parameters(*names: str) -> dict[str, Any]:
     # Declared by hand: typed path parameters would make FastAPI build pydantic validators at
     # import, which costs a twentieth of the process's start-up for two strings.
     return {
@@ -155,7 +157,9 @@ _UNVERSIONED = ("model_name",)
 _VERSIONED = ("model_name", "model_version")
 
 
-def _model_route(method: str, path: str, summary: str, ok: str, *errors: int, **extra):
+def _model_route(
+    method: str, path: str, summary: str, ok: str, *errors: int, **extra: Any
+) -> Callable[[DecoratedCallable], DecoratedCallable]:
     """A route on a model path; the versioned and unversioned paths share one handler."""
     names = _VERSIONED if "{model_version}" in path else _UNVERSIONED
     openapi = {**extra.pop("openapi_extra", {}), **_path_parameters(*names)}
