@@ -23,7 +23,7 @@ from nepse_predictor.artifacts import MODEL_NAME
 from nepse_predictor.model import LoadedModel
 from nepse_predictor.oip_request import InferRequest, parse_infer
 from nepse_predictor.routes import answer, body_of, json_response, replies, serving_state
-from nepse_predictor.routes.paths import ROUTE_INFER, ROUTE_VERSION_INFER
+from nepse_predictor.routes.paths import ROUTE_INFER
 from nepse_predictor.state import Incoming, Reply, ServingState
 
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
@@ -95,8 +95,10 @@ def _server_version() -> str:
         return "0+unknown"
 
 
-def _unknown(model_name: str, model_version: str | None, state: ServingState) -> Response | None:
+def _unknown(request: Request) -> Response | None:
     """404 for another model name, or a version this server does not hold."""
+    model_name, model_version = _names(request)
+    state = serving_state(request)
     if model_name != MODEL_NAME:
         message = f"model {model_name!r} is not served here; this server serves {MODEL_NAME!r}"
         return json_response(orjson.dumps({"error": message}), 404)
@@ -155,56 +157,56 @@ async def server_ready(request: Request) -> Response:
 
 _UNVERSIONED = ("model_name",)
 _VERSIONED = ("model_name", "model_version")
+_VERSION = "{model_name}/versions/{model_version}"
+_INFER_PATH = ROUTE_INFER.removeprefix("/v2")
+# A model's path -> the OpenAPI summaries of it and of the same path of a version.
+_SUMMARIES = {
+    "/models/{model_name}/ready": ("Model ready", "Model version ready"),
+    "/models/{model_name}": ("Model metadata", "Model metadata of a version"),
+    _INFER_PATH: ("Inference", "Inference on a version"),
+}
 
 
-def _model_route(
-    method: str, path: str, summary: str, ok: str, *errors: int, **extra: Any
+def _model_routes(
+    method: str, path: str, ok: str, *errors: int, **extra: Any
 ) -> Callable[[DecoratedCallable], DecoratedCallable]:
-    """A route on a model path; the versioned and unversioned paths share one handler."""
-    names = _VERSIONED if "{model_version}" in path else _UNVERSIONED
-    openapi = {**extra.pop("openapi_extra", {}), **_path_parameters(*names)}
-    return router.api_route(
-        path,
-        methods=[method],
-        summary=summary,
-        openapi_extra=openapi,
-        responses=replies(ok, *errors),
-        **extra,
-    )
+    """One handler on a model path and on the same path of a version of the model
+    (`{model_name}` followed by `/versions/{model_version}`)."""
+    openapi_extra = extra.pop("openapi_extra", {})
+    versioned = path.replace("{model_name}", _VERSION, 1)
+    summary, versioned_summary = _SUMMARIES[path]
+    routes = ((versioned, versioned_summary, _VERSIONED), (path, summary, _UNVERSIONED))
+
+    def register(handler: DecoratedCallable) -> DecoratedCallable:
+        for route_path, summary, names in routes:
+            router.api_route(
+                route_path,
+                methods=[method],
+                summary=summary,
+                openapi_extra={**openapi_extra, **_path_parameters(*names)},
+                responses=replies(ok, *errors),
+                **extra,
+            )(handler)
+        return handler
+
+    return register
 
 
-@_model_route("GET", "/models/{model_name}/ready", "Model ready", "ModelReadyResponse", 404, 503)
-@_model_route(
-    "GET",
-    "/models/{model_name}/versions/{model_version}/ready",
-    "Model version ready",
-    "ModelReadyResponse",
-    404,
-    503,
-)
+@_model_routes("GET", "/models/{model_name}/ready", "ModelReadyResponse", 404, 503)
 async def model_ready(request: Request) -> Response:
-    state = serving_state(request)
-    missing = _unknown(*_names(request), state)
+    missing = _unknown(request)
     if missing is not None:
         return missing
-    ready = state.model is not None
+    ready = serving_state(request).model is not None
     return json_response(orjson.dumps({"name": MODEL_NAME, "ready": ready}), 200 if ready else 503)
 
 
-@_model_route("GET", "/models/{model_name}", "Model metadata", "ModelMetadataResponse", 404, 503)
-@_model_route(
-    "GET",
-    "/models/{model_name}/versions/{model_version}",
-    "Model metadata of a version",
-    "ModelMetadataResponse",
-    404,
-    503,
-)
+@_model_routes("GET", "/models/{model_name}", "ModelMetadataResponse", 404, 503)
 async def model_metadata(request: Request) -> Response:
-    state = serving_state(request)
-    missing = _unknown(*_names(request), state)
+    missing = _unknown(request)
     if missing is not None:
         return missing
+    state = serving_state(request)
     model = state.model
     if model is None:
         return json_response(orjson.dumps({"error": f"model not ready: {state.model_error}"}), 503)
@@ -234,31 +236,9 @@ async def model_metadata(request: Request) -> Response:
 _INFER = {"openapi_extra": body_of("InferenceRequest"), "response_class": Response}
 
 
-@_model_route(
-    "POST",
-    ROUTE_INFER.removeprefix("/v2"),
-    "Inference",
-    "InferenceResponse",
-    404,
-    413,
-    422,
-    503,
-    **_INFER,
-)
-@_model_route(
-    "POST",
-    ROUTE_VERSION_INFER.removeprefix("/v2"),
-    "Inference on a version",
-    "InferenceResponse",
-    404,
-    413,
-    422,
-    503,
-    **_INFER,
-)
+@_model_routes("POST", _INFER_PATH, "InferenceResponse", 404, 413, 422, 503, **_INFER)
 async def model_infer(request: Request) -> Response:
-    model_name, model_version = _names(request)
-    missing = _unknown(model_name, model_version, serving_state(request))
+    missing = _unknown(request)
     if missing is not None:
         return missing
-    return await answer(request, infer, model_name, model_version)
+    return await answer(request, infer, *_names(request))
