@@ -37,13 +37,19 @@ EVENTS_MAXLEN = 10_000
 Outcome = Literal["marked", "unmarked", "unchanged", "late"]
 _OUTCOMES: dict[str, Outcome] = {name: name for name in get_args(Outcome)}
 
-_MARK = """
+# Both scripts start so: a change that reaches Redis after its deadline (ARGV[3], ms on Redis's
+# clock) does nothing; then the version's marker, if any, is read.
+_ON_TIME = """
 local now = redis.call('TIME')
 if tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) > tonumber(ARGV[3]) then
   return {'late', false}
 end
 local existing = redis.call('HGET', KEYS[1], ARGV[1])
-if existing then
+"""
+
+_MARK = (
+    _ON_TIME
+    + """if existing then
   return {'unchanged', existing}
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
@@ -51,14 +57,11 @@ redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*',
   'action', 'mark', 'model_version', ARGV[1], 'marker', ARGV[2])
 return {'marked', ARGV[2]}
 """
+)
 
-_UNMARK = """
-local now = redis.call('TIME')
-if tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) > tonumber(ARGV[3]) then
-  return {'late', false}
-end
-local existing = redis.call('HGET', KEYS[1], ARGV[1])
-if not existing then
+_UNMARK = (
+    _ON_TIME
+    + """if not existing then
   return {'unchanged', false}
 end
 redis.call('HDEL', KEYS[1], ARGV[1])
@@ -66,6 +69,7 @@ redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*',
   'action', 'unmark', 'model_version', ARGV[1], 'marker', existing, 'unmark', ARGV[2])
 return {'unmarked', existing}
 """
+)
 
 
 def marks_key(stream: str) -> str:
