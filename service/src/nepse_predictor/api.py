@@ -26,8 +26,15 @@ names who answered in `X-Model-Version`, `X-Track` and `X-Request-Id`."""
 ROUTERS = (health.router, predict.router, oip.router, metrics.router)
 
 
+class ServiceApi(FastAPI):
+    """FastAPI with the OpenAPI document completed by the request and response shapes."""
+
+    def openapi(self) -> dict[str, Any]:
+        return _openapi(self)
+
+
 def build_api(state: ServingState) -> FastAPI:
-    api = FastAPI(
+    api = ServiceApi(
         title="nepse-predictor",
         version=server_version(),
         description=DESCRIPTION,
@@ -37,7 +44,6 @@ def build_api(state: ServingState) -> FastAPI:
     for router in ROUTERS:
         api.include_router(router)
     api.add_exception_handler(HTTPException, _error_reply)
-    api.openapi = lambda: _openapi(api)  # type: ignore[method-assign]
     return api
 
 

@@ -94,9 +94,11 @@ def verify_model_dir(model_dir: str | Path) -> dict[str, Any]:
 def load_metadata(model_dir: Path) -> dict[str, Any]:
     path = model_dir / METADATA
     try:
-        metadata = json.loads(path.read_text(encoding="utf-8"))
+        metadata: object = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ModelIntegrityError(f"{path}: cannot be read as JSON: {exc}") from None
+    if not isinstance(metadata, dict):
+        raise ModelIntegrityError(f"{path}: is not a JSON object")
     for key in ("name", "version", "features"):
         if key not in metadata:
             raise ModelIntegrityError(f"{path}: field {key!r} is missing")

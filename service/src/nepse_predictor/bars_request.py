@@ -109,7 +109,8 @@ def _check_dates(dates: list[str | None], field: str) -> None:
     if any(d is None for d in dates):
         missing = dates.index(None)
         raise InputError(f"{field}[{missing}].date", "missing; give dates on all bars or none")
-    stamps = [_timestamp(d, f"{field}[{i}].date") for i, d in enumerate(dates)]  # type: ignore[arg-type]
+    # Every date is present here; the test only tells the type checker so.
+    stamps = [_timestamp(d, f"{field}[{i}].date") for i, d in enumerate(dates) if d is not None]
     aware = stamps[0].tzinfo is not None
     for i in range(1, len(stamps)):
         if (stamps[i].tzinfo is not None) != aware:

@@ -162,7 +162,8 @@ class RedisSink:
             self.metrics.cache_event["bypass"].inc()
             return None
         self._succeeded()
-        if value is None or len(value) != 4 * rows:
+        # The client leaves decode_responses off: a value is bytes, or None when missing.
+        if not isinstance(value, bytes) or len(value) != 4 * rows:
             self.metrics.cache_event["miss"].inc()
             return None
         self.metrics.cache_event["hit"].inc()

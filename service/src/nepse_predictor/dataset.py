@@ -28,7 +28,8 @@ def _as_datetime64(stamps: tuple[date, ...]) -> np.ndarray:
     if not any(isinstance(stamp, datetime) for stamp in stamps):
         return np.array(stamps, dtype="datetime64[D]")
     naive = [
-        s.astimezone(UTC).replace(tzinfo=None) if getattr(s, "tzinfo", None) else s for s in stamps
+        s.astimezone(UTC).replace(tzinfo=None) if isinstance(s, datetime) and s.tzinfo else s
+        for s in stamps
     ]
     return np.array(naive, dtype="datetime64[s]")
 

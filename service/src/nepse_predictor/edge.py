@@ -29,10 +29,10 @@ class EdgePredictor:
     def __init__(self, model_dir: str | Path) -> None:
         model_dir = Path(model_dir)
         try:
-            manifest = dict(
-                reversed(line.split("  ", 1))
-                for line in (model_dir / "checksums.sha256").read_text("ascii").splitlines()
-            )
+            manifest: dict[str, str] = {}
+            for line in (model_dir / "checksums.sha256").read_text("ascii").splitlines():
+                digest, name = line.split("  ", 1)
+                manifest[name] = digest
             onnx_bytes = (model_dir / "model.onnx").read_bytes()
             metadata_bytes = (model_dir / "metadata.json").read_bytes()
         except (OSError, ValueError) as exc:

@@ -21,6 +21,8 @@ the service computes the latest row with the very function training used.
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 import numpy as np
 
 FEATURE_NAMES: tuple[str, ...] = (
@@ -40,6 +42,8 @@ FEATURE_NAMES: tuple[str, ...] = (
 MIN_BARS = 21
 # A rolling deviation below this is rounding noise of a flat window, not variation.
 _FLAT = 1e-9
+# The columns of bars, in the order (and with the shapes) `compute_features` takes them.
+BarColumns: TypeAlias = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
 # Every helper works along the last axis (time), so the same code computes one series
@@ -132,33 +136,15 @@ def compute_features(
     return matrix
 
 
-def latest_features(
-    open_: np.ndarray,
-    high: np.ndarray,
-    low: np.ndarray,
-    close: np.ndarray,
-    volume: np.ndarray,
-) -> np.ndarray:
+def latest_features(*bars: *BarColumns) -> np.ndarray:
     """Features of the last bar, computed from the last MIN_BARS bars only (1 x features)."""
     window = slice(-MIN_BARS, None)
-    matrix = compute_features(
-        np.asarray(open_)[window],
-        np.asarray(high)[window],
-        np.asarray(low)[window],
-        np.asarray(close)[window],
-        np.asarray(volume)[window],
-    )
+    matrix = compute_features(*(np.asarray(column)[window] for column in bars))
     return matrix[-1:]
 
 
-def latest_features_of_many(
-    open_: np.ndarray,
-    high: np.ndarray,
-    low: np.ndarray,
-    close: np.ndarray,
-    volume: np.ndarray,
-) -> np.ndarray:
+def latest_features_of_many(*bars: *BarColumns) -> np.ndarray:
     """Features of the last bar of each series, from (series x MIN_BARS) arrays of their last
     MIN_BARS bars, in one pass (series x features); row i equals `latest_features` of series i.
     """
-    return compute_features(open_, high, low, close, volume)[:, -1, :]
+    return compute_features(*bars)[:, -1, :]

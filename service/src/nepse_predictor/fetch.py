@@ -16,6 +16,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
+from typing import IO
 
 from nepse_predictor import artifacts
 from nepse_predictor.errors import FetchError, ModelIntegrityError
@@ -24,10 +25,12 @@ CHUNK = 1 << 16
 SCHEMES = ("http", "https", "file")
 
 
-def _open(url: str, timeout: float, attempts: int):
+def _open(url: str, timeout: float, attempts: int) -> IO[bytes]:
     for attempt in range(1, attempts + 1):
         try:
-            return urllib.request.urlopen(url, timeout=timeout)
+            # An HTTPResponse, or for file: URLs an addinfourl; both read as a binary file.
+            response: IO[bytes] = urllib.request.urlopen(url, timeout=timeout)
+            return response
         except urllib.error.HTTPError as exc:
             if exc.code < 500 or attempt == attempts:
                 raise FetchError(f"{url}: HTTP {exc.code} {exc.reason}") from None

@@ -18,7 +18,9 @@ import multiprocessing
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 log = logging.getLogger("nepse_predictor.server")
 
@@ -28,7 +30,7 @@ class HeavyWork:
         self.processes = processes
         self._pool: ProcessPoolExecutor | None = None
 
-    async def run(self, function: Callable[..., Any], *args: Any) -> Any:
+    async def run(self, function: Callable[..., T], *args: Any) -> T:
         """`function(*args)` in a worker process (a thread when there are no processes)."""
         if self.processes == 0:
             return await asyncio.to_thread(function, *args)

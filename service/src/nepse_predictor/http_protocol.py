@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import httptools
 import orjson
@@ -79,12 +79,15 @@ def limited_protocol(
             self._opened_at = 0.0
             self._stopping = False
 
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            # A TCP server's transport is a stream transport, though uvloop's do not derive
+            # from asyncio.Transport (so this cannot be an isinstance check).
+            stream = cast(asyncio.Transport, transport)
             if len(self.connections) >= limits.max_connections:
                 refused("too_many_connections")
-                transport.abort()
+                stream.abort()
                 return
-            super().connection_made(transport)
+            super().connection_made(stream)
             self._opened_at = self.loop.time()
             self._start_head_timer()
 

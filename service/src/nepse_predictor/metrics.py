@@ -26,7 +26,7 @@ nepse_shadow_abs_diff{baseline}                    abs(p - p_baseline) (histogra
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -59,6 +59,7 @@ DIFF_BUCKETS = (1e-6, 1e-5, 1e-4, 1e-3, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 # Why a connection was closed before a request was read (http_protocol).
 REFUSED_REASONS = ("header_too_large", "too_many_headers", "header_timeout", "too_many_connections")
+CACHE_EVENTS = ("hit", "miss", "store", "bypass", "log_written", "log_dropped")
 METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
 # Statuses whose request counters start at 0 on the prediction routes (`start_at_zero`): a
 # success, a model failure and a prediction asked of a server without a model.
@@ -74,83 +75,75 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=False)
         r = self.registry
         ProcessCollector(registry=r)
-        self.requests = Counter(
-            "nepse_http_requests",
-            "HTTP requests answered.",
-            ["route", "method", "status"],
-            registry=r,
+
+        def counter(name: str, documentation: str, *labels: str) -> Counter:
+            return Counter(name, documentation, labels, registry=r)
+
+        def gauge(name: str, documentation: str, *labels: str) -> Gauge:
+            return Gauge(name, documentation, labels, registry=r)
+
+        def histogram(
+            name: str, documentation: str, buckets: Sequence[float], *labels: str
+        ) -> Histogram:
+            return Histogram(name, documentation, labels, buckets=buckets, registry=r)
+
+        self.requests = counter(
+            "nepse_http_requests", "HTTP requests answered.", "route", "method", "status"
         )
-        self.duration = Histogram(
+        self.duration = histogram(
             "nepse_http_request_duration_seconds",
             "Time to answer an HTTP request.",
-            ["route", "status"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
+            LATENCY_BUCKETS,
+            "route",
+            "status",
         )
-        self.refused = Counter(
+        self.refused = counter(
             "nepse_http_refused",
             "Connections closed before a request was read, by reason.",
-            ["reason"],
-            registry=r,
+            "reason",
         )
         self._refused = {reason: self.refused.labels(reason) for reason in REFUSED_REASONS}
-        self.predictions = Counter(
-            "nepse_predictions", "Predicted rows by class.", ["track", "label"], registry=r
+        self.predictions = counter(
+            "nepse_predictions", "Predicted rows by class.", "track", "label"
         )
-        self.rows = Histogram(
-            "nepse_prediction_rows",
-            "Rows per prediction request.",
-            ["route"],
-            buckets=ROW_BUCKETS,
-            registry=r,
+        self.rows = histogram(
+            "nepse_prediction_rows", "Rows per prediction request.", ROW_BUCKETS, "route"
         )
-        self.model_info = Gauge(
+        self.model_info = gauge(
             "nepse_model_info",
             "The model version this server answers with.",
-            ["version", "track", "backend"],
-            registry=r,
+            "version",
+            "track",
+            "backend",
         )
-        self.model_ready = Gauge(
-            "nepse_model_ready", "1 when a verified model is loaded.", registry=r
-        )
-        self.model_newest = Gauge(
+        self.model_ready = gauge("nepse_model_ready", "1 when a verified model is loaded.")
+        self.model_newest = gauge(
             "nepse_model_newest",
             "1 when the loaded version is the newest one; 0 when newer ones were passed over.",
-            registry=r,
         )
-        self.cache_events = Counter(
-            "nepse_cache_events",
-            "Prediction cache and prediction log events.",
-            ["event"],
-            registry=r,
+        self.cache_events = counter(
+            "nepse_cache_events", "Prediction cache and prediction log events.", "event"
         )
-        self.redis_errors = Counter(
-            "nepse_redis_errors", "Redis calls that failed or timed out.", registry=r
-        )
-        self.shadow_comparisons = Counter(
+        self.redis_errors = counter("nepse_redis_errors", "Redis calls that failed or timed out.")
+        self.shadow_comparisons = counter(
             "nepse_shadow_comparisons",
             "Predictions of this track paired with the baseline track's for the same request.",
-            ["baseline", "result"],
-            registry=r,
+            "baseline",
+            "result",
         )
-        self.shadow_abs_diff = Histogram(
+        self.shadow_abs_diff = histogram(
             "nepse_shadow_abs_diff",
             "abs(p - p_baseline) of paired predictions.",
-            ["baseline"],
-            buckets=DIFF_BUCKETS,
-            registry=r,
+            DIFF_BUCKETS,
+            "baseline",
         )
-        for event in ("hit", "miss", "store", "bypass", "log_written", "log_dropped"):
-            self.cache_events.labels(event)
         self.redis_errors.inc(0)
         # Children cached by label values: `.labels()` costs more than the increment itself.
-        self._request_children: dict[tuple[str, str, int], tuple[object, object]] = {}
-        self._prediction_children: dict[str, tuple[object, object]] = {}
-        self._row_children: dict[str, object] = {}
-        self.cache_event = {
-            event: self.cache_events.labels(event)
-            for event in ("hit", "miss", "store", "bypass", "log_written", "log_dropped")
-        }
+        self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._prediction_children: dict[str, tuple[Counter, Counter]] = {}
+        self._row_children: dict[str, Histogram] = {}
+        # Every cache event's series exists from the start (at 0).
+        self.cache_event = {event: self.cache_events.labels(event) for event in CACHE_EVENTS}
 
     def start_at_zero(self, routes: Iterable[str]) -> None:
         """Expose the request counters of ``routes`` answering POST with ``ZERO_STATUSES`` at
@@ -175,8 +168,8 @@ class Metrics:
             )
             if len(self._request_children) < 1000:
                 self._request_children[key] = children
-        children[0].inc()  # type: ignore[attr-defined]
-        children[1].observe(seconds)  # type: ignore[attr-defined]
+        children[0].inc()
+        children[1].observe(seconds)
 
     def observe_predictions(self, track: str, route: str, ups: int, downs: int) -> None:
         children = self._prediction_children.get(track)
@@ -187,13 +180,13 @@ class Metrics:
             )
             self._prediction_children[track] = children
         if ups:
-            children[0].inc(ups)  # type: ignore[attr-defined]
+            children[0].inc(ups)
         if downs:
-            children[1].inc(downs)  # type: ignore[attr-defined]
+            children[1].inc(downs)
         rows = self._row_children.get(route)
         if rows is None:
             rows = self._row_children[route] = self.rows.labels(route)
-        rows.observe(ups + downs)  # type: ignore[attr-defined]
+        rows.observe(ups + downs)
 
     def set_model(self, version: str | None, track: str, backend: str, newest: bool = True) -> None:
         self.model_info.clear()

@@ -23,9 +23,12 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nepse_predictor.artifacts import MODEL_NAME
 from nepse_predictor.handlers import oip, probes
@@ -116,13 +119,13 @@ def _compile(template: str) -> re.Pattern[str]:
 
 
 class ServingMiddleware:
-    def __init__(self, app: Any, state: ServingState, routes: RouteLabels) -> None:
+    def __init__(self, app: ASGIApp, state: ServingState, routes: RouteLabels) -> None:
         self.app = app
         self.state = state
         self.routes = routes
 
     async def _body(
-        self, receive: Any, declared: int | None, encoding: bytes | None
+        self, receive: Receive, declared: int | None, encoding: bytes | None
     ) -> tuple[bytes, int, str, str]:
         """The decoded body, or "" and the status, message and field of the refusal."""
         settings = self.state.settings
@@ -159,7 +162,7 @@ class ServingMiddleware:
             return b"", exc.status, str(exc), exc.field
         return body, 200, "", ""
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -235,7 +238,7 @@ class ServingMiddleware:
             scope[HEADER_LENGTH_KEY] = _header_length(header_length)
         replayed = False
 
-        async def replay() -> dict[str, Any]:
+        async def replay() -> Message:
             nonlocal replayed
             if not replayed:
                 replayed = True
@@ -244,7 +247,7 @@ class ServingMiddleware:
 
         response_status = 500
 
-        async def send_with_headers(message: dict[str, Any]) -> None:
+        async def send_with_headers(message: Message) -> None:
             nonlocal response_status
             if message["type"] == "http.response.start":
                 response_status = message["status"]
@@ -260,7 +263,7 @@ class ServingMiddleware:
 
     @staticmethod
     async def _reply(
-        send: Any,
+        send: Send,
         status: int,
         payload: bytes,
         headers: list[tuple[bytes, bytes]],

@@ -131,10 +131,11 @@ def _onnx_predictor(path: Path, n_features: int) -> Callable[[np.ndarray], np.nd
             run = session.run
     run_options = None
 
-    def predict(rows: np.ndarray) -> np.ndarray:
+    # `_session` is never passed: as a default it keeps the session alive with the function,
+    # since the bound `run` may hold only its C++ half.
+    def predict(rows: np.ndarray, _session: object = session) -> np.ndarray:
         return p_up_of(run(output_names, {input_name: rows}, run_options)[0])
 
-    predict.session = session  # type: ignore[attr-defined]  # kept alive with the closure
     return predict
 
 

@@ -26,7 +26,10 @@ from nepse_predictor.request_shapes import InferenceRequest, RequestInput
 
 _FEATURES = FEATURE_NAMES
 _WIDTH = len(FEATURE_NAMES)
-OIP_DATATYPES = {"FP32": np.dtype("<f4"), "FP64": np.dtype("<f8")}
+OIP_DATATYPES: dict[str, np.dtype[np.floating[Any]]] = {
+    "FP32": np.dtype("<f4"),
+    "FP64": np.dtype("<f8"),
+}
 OIP_OUTPUTS = ("probability", "label")
 HEADER_LENGTH = "Inference-Header-Content-Length"
 

@@ -15,13 +15,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import orjson
-from redis import Redis
 from redis.exceptions import ResponseError
 
 from nepse_predictor.errors import UserError
+
+if TYPE_CHECKING:
+    from nepse_predictor.log_redis import BytesRedis
 
 DEFAULT_STREAM = "nepse:predictions"
 SHADOW = "shadow"
@@ -103,10 +105,9 @@ class Tally:
         return [f"{self.left_out[k]} {hints[k]}" for k in hints if self.left_out[k]]
 
 
-def stream_exists(client: Redis, stream: str) -> None:
+def stream_exists(client: BytesRedis, stream: str) -> None:
     """Refuse a stream that is missing or another type of key (a typo would read nothing)."""
-    kind = client.type(stream)
-    kind = kind.decode() if isinstance(kind, bytes) else str(kind)
+    kind = client.type(stream).decode()
     if kind == "none":
         raise UserError(
             f"stream {stream!r} does not exist: nothing has been logged there (check --stream "
@@ -117,7 +118,7 @@ def stream_exists(client: Redis, stream: str) -> None:
 
 
 def read_entries(
-    client: Redis,
+    client: BytesRedis,
     stream: str,
     selection: Selection,
     void_versions: set[str] | frozenset[str],

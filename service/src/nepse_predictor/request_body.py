@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import zlib
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from starlette.types import Receive
 
 # zlib window bits: a gzip member, or a zlib stream ("deflate" as HTTP means it).
 _GZIP = 16 + zlib.MAX_WBITS
@@ -40,11 +43,11 @@ class BadEncoding(Exception):
         self.field = "content-encoding" if status == 415 else "body"
 
 
-async def _receive_all(receive: Any, limit: int) -> bytes:
+async def _receive_all(receive: Receive, limit: int) -> bytes:
     message = await receive()
     if message["type"] == "http.disconnect":
         raise ClientGone
-    body = message.get("body", b"")
+    body: bytes = message.get("body", b"")
     if not message.get("more_body", False):
         if len(body) > limit:
             raise BodyTooLarge
@@ -64,7 +67,7 @@ async def _receive_all(receive: Any, limit: int) -> bytes:
             return b"".join(chunks)
 
 
-async def read_body(receive: Any, declared: int | None, limit: int, timeout: float) -> bytes:
+async def read_body(receive: Receive, declared: int | None, limit: int, timeout: float) -> bytes:
     """The whole body, at most `limit` bytes, all of it within `timeout` seconds."""
     if declared is not None and declared > limit:
         raise BodyTooLarge

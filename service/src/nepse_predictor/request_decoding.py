@@ -42,7 +42,7 @@ _KINDS = {
 _JSON_NAMES = {"str": "string", "bool": "boolean", "int": "number", "float": "number"}
 _MISSING = object()
 
-_decoders: dict[type, msgspec.json.Decoder] = {}
+_decoders: dict[type, msgspec.json.Decoder[Any]] = {}
 
 
 def hint_table(entries: Mapping[tuple[str, str], str]) -> Hints:
@@ -67,7 +67,7 @@ def decode(
     checks a failed body as a whole before its fields are (it raises InputError)."""
     if not body:
         raise InputError("body", "is empty; send a JSON object")
-    decoder = _decoders.get(shape)
+    decoder: msgspec.json.Decoder[T] | None = _decoders.get(shape)
     if decoder is None:
         decoder = _decoders[shape] = msgspec.json.Decoder(shape)
     try:

@@ -9,7 +9,7 @@ feature) is checked after decoding, by the parser of each route: `v1_request`, `
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from msgspec import UNSET, Meta, Struct, UnsetType, defstruct
 
@@ -30,18 +30,27 @@ class Strict(Struct, forbid_unknown_fields=True):
 
 # --- /v1/predict ----------------------------------------------------------------------------
 
-FeatureRow = defstruct(
-    "FeatureRow",
-    [(name, Annotated[Float32, Meta(description=f"feature `{name}`")]) for name in FEATURE_NAMES],
-    bases=(Strict,),
-)
+if TYPE_CHECKING:
+    # A type checker cannot see the fields made from FEATURE_NAMES; it knows the class.
+    class FeatureRow(Strict):
+        """One float32 value per feature, each under its name."""
+
+else:
+    FeatureRow = defstruct(
+        "FeatureRow",
+        [
+            (name, Annotated[Float32, Meta(description=f"feature `{name}`")])
+            for name in FEATURE_NAMES
+        ],
+        bases=(Strict,),
+    )
 
 
 class PredictRequest(Strict):
     """One row (`features`) or a batch (`instances`, at most NEPSE_MAX_BATCH_ROWS rows)."""
 
-    features: FeatureRow | UnsetType = UNSET  # type: ignore[valid-type]
-    instances: Annotated[list[FeatureRow], Meta(min_length=1)] | UnsetType = UNSET  # type: ignore[valid-type]
+    features: FeatureRow | UnsetType = UNSET
+    instances: Annotated[list[FeatureRow], Meta(min_length=1)] | UnsetType = UNSET
 
 
 # --- /v1/predict/bars -----------------------------------------------------------------------

@@ -11,14 +11,18 @@ import contextlib
 import logging
 import signal
 from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from nepse_predictor.config import Settings
 from nepse_predictor.logging_setup import configure_logging
 
+if TYPE_CHECKING:
+    import uvicorn  # imported when serving, after the settings are read
+
 log = logging.getLogger("nepse_predictor.server")
 
 
-def uvicorn_config(settings: Settings):  # -> uvicorn.Config
+def uvicorn_config(settings: Settings) -> uvicorn.Config:
     import uvicorn
 
     from nepse_predictor.app import create_app
@@ -33,6 +37,12 @@ def uvicorn_config(settings: Settings):  # -> uvicorn.Config
         max_age_seconds=settings.connection_max_age_seconds,
         drain_idle_seconds=settings.drain_idle_seconds,
     )
+    # uvicorn annotates these as whole seconds but takes any number (they become event loop
+    # timers and wait_for timeouts); a fractional setting is passed as it is.
+    timeouts: dict[str, Any] = {
+        "timeout_graceful_shutdown": settings.graceful_timeout_seconds,
+        "timeout_keep_alive": settings.keep_alive_seconds,
+    }
     return uvicorn.Config(
         app,
         host=settings.host,
@@ -45,12 +55,11 @@ def uvicorn_config(settings: Settings):  # -> uvicorn.Config
         access_log=False,  # the JSON access line comes from ServingMiddleware
         log_config=None,  # keep configure_logging's JSON handler
         server_header=False,
-        timeout_graceful_shutdown=settings.graceful_timeout_seconds,
-        timeout_keep_alive=settings.keep_alive_seconds,  # type: ignore[arg-type]
+        **timeouts,
     )
 
 
-def _server_class():  # -> type[uvicorn.Server]
+def _server_class() -> type[uvicorn.Server]:
     import uvicorn
 
     class GracefulServer(uvicorn.Server):

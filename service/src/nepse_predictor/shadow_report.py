@@ -38,11 +38,12 @@ class TrackLog:
 
 def read_log(redis_url: str, stream: str, limit: int | None = None) -> list[dict[str, str]]:
     """Entries of the prediction stream, oldest first (at most `limit`, the newest ones)."""
-    from redis import Redis
     from redis.exceptions import RedisError
 
+    from nepse_predictor.log_redis import bytes_client
+
     try:
-        client = Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
+        client = bytes_client(redis_url, socket_timeout=5, socket_connect_timeout=5)
         if not client.exists(stream):
             raise UserError(f"{redis_url}: stream {stream!r} does not exist or is empty")
         entries: list[dict[str, str]] = []

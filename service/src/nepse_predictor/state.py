@@ -9,7 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import numpy as np
 import orjson
@@ -22,6 +22,11 @@ from nepse_predictor.input_error import InputError
 from nepse_predictor.logging_setup import AccessLog
 from nepse_predictor.metrics import Metrics
 from nepse_predictor.model import LoadedModel, load_model, resolve_backend
+
+if TYPE_CHECKING:
+    from nepse_predictor.cache import RedisSink  # redis is imported only when used
+
+T = TypeVar("T")
 
 log = logging.getLogger("nepse_predictor.server")
 
@@ -70,14 +75,14 @@ class ServingState:
         self.access_log = AccessLog(settings.access_log)
         self.model: LoadedModel | None = None
         self.model_error: str = "the model has not been loaded yet"
-        self.sink: Any = None  # cache.RedisSink when NEPSE_REDIS_URL is set
+        self.sink: RedisSink | None = None  # when NEPSE_REDIS_URL is set
         self.version_choice: VersionChoice | None = None  # when serving from a models root
         self.track_header = settings.track.encode()
         self.version_header = b"none"
         self.metrics.set_model(None, self.track, resolve_backend(settings.backend))
         self.heavy = HeavyWork(settings.heavy_workers)
 
-    async def parse_body(self, parse: Callable[..., Any], body: bytes, *args: Any) -> Any:
+    async def parse_body(self, parse: Callable[..., T], body: bytes, *args: Any) -> T:
         """`parse(body, *args)`, in a worker process when the body is large."""
         if len(body) > OFFLOAD_BYTES:
             return await self.heavy.run(parse, body, *args)

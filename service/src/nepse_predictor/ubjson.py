@@ -63,7 +63,8 @@ class _Reader:
 
     def number(self, marker: int) -> int | float:
         unpack = _STRUCTS[marker]
-        return unpack.unpack_from(self.data, self.skip(unpack.size))[0]
+        value: int | float = unpack.unpack_from(self.data, self.skip(unpack.size))[0]
+        return value
 
     def count(self) -> int:
         marker = self.marker()

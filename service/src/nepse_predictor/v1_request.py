@@ -43,9 +43,11 @@ def parse_v1(body: bytes, max_rows: int) -> np.ndarray:
     every served model has; `model.load_model` refuses another)."""
     request = decode(body, PredictRequest, HINTS, whole=_one_of)
     one, many = request.features, request.instances
-    if (one is UNSET) == (many is UNSET):
-        raise InputError("body", _ONE_OF)
     if one is not UNSET:
+        if many is not UNSET:
+            raise InputError("body", _ONE_OF)
         return np.array([astuple(one)], dtype=np.float32)
+    if many is UNSET:
+        raise InputError("body", _ONE_OF)
     check_rows(len(many), "instances", max_rows)
     return np.array([astuple(row) for row in many], dtype=np.float32)

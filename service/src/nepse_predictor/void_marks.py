@@ -23,24 +23,33 @@ not answer" always means "nothing was changed".
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, get_args
 
 import orjson
-from redis import Redis
 
 from nepse_predictor.time_bounds import iso_utc
+
+if TYPE_CHECKING:
+    from nepse_predictor.log_redis import BytesRedis
 
 EVENTS_MAXLEN = 10_000
 
 Outcome = Literal["marked", "unmarked", "unchanged", "late"]
+_OUTCOMES: dict[str, Outcome] = {name: name for name in get_args(Outcome)}
 
-_MARK = """
+# Both scripts start so: a change that reaches Redis after its deadline (ARGV[3], ms on Redis's
+# clock) does nothing; then the version's marker, if any, is read.
+_ON_TIME = """
 local now = redis.call('TIME')
 if tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) > tonumber(ARGV[3]) then
   return {'late', false}
 end
 local existing = redis.call('HGET', KEYS[1], ARGV[1])
-if existing then
+"""
+
+_MARK = (
+    _ON_TIME
+    + """if existing then
   return {'unchanged', existing}
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
@@ -48,14 +57,11 @@ redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*',
   'action', 'mark', 'model_version', ARGV[1], 'marker', ARGV[2])
 return {'marked', ARGV[2]}
 """
+)
 
-_UNMARK = """
-local now = redis.call('TIME')
-if tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) > tonumber(ARGV[3]) then
-  return {'late', false}
-end
-local existing = redis.call('HGET', KEYS[1], ARGV[1])
-if not existing then
+_UNMARK = (
+    _ON_TIME
+    + """if not existing then
   return {'unchanged', false}
 end
 redis.call('HDEL', KEYS[1], ARGV[1])
@@ -63,6 +69,7 @@ redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*',
   'action', 'unmark', 'model_version', ARGV[1], 'marker', existing, 'unmark', ARGV[2])
 return {'unmarked', existing}
 """
+)
 
 
 def marks_key(stream: str) -> str:
@@ -105,7 +112,7 @@ class Change:
     mark: VoidMark | None
 
 
-def read_marks(client: Redis, stream: str) -> dict[str, VoidMark]:
+def read_marks(client: BytesRedis, stream: str) -> dict[str, VoidMark]:
     raw = client.hgetall(marks_key(stream))
     marks = {}
     for version, value in raw.items():
@@ -122,7 +129,7 @@ class Deadline:
     until_ms: int
 
 
-def deadline_after(client: Redis, timeout_seconds: float) -> Deadline:
+def deadline_after(client: BytesRedis, timeout_seconds: float) -> Deadline:
     seconds, micros = client.time()
     now_ms = int(seconds) * 1000 + int(micros) // 1000
     return Deadline(now_ms, now_ms + int(timeout_seconds * 1000))
@@ -132,11 +139,11 @@ def _changed(reply: list[object], version: str) -> Change:
     outcome = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
     raw = reply[1] if len(reply) > 1 else None
     mark = VoidMark.from_json(version, raw) if isinstance(raw, bytes) else None
-    return Change(outcome, mark)  # type: ignore[arg-type]
+    return Change(_OUTCOMES[outcome], mark)
 
 
 def mark(
-    client: Redis, stream: str, version: str, reason: str, by: str, deadline: Deadline
+    client: BytesRedis, stream: str, version: str, reason: str, by: str, deadline: Deadline
 ) -> Change:
     marker = VoidMark(version, reason, by, iso_utc(deadline.now_ms / 1000))
     reply = client.register_script(_MARK)(
@@ -147,7 +154,7 @@ def mark(
 
 
 def unmark(
-    client: Redis, stream: str, version: str, reason: str, by: str, deadline: Deadline
+    client: BytesRedis, stream: str, version: str, reason: str, by: str, deadline: Deadline
 ) -> Change:
     undo = orjson.dumps(
         {"reason": reason, "unmarked_by": by, "unmarked_at": iso_utc(deadline.now_ms / 1000)},

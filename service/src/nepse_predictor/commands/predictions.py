@@ -22,6 +22,7 @@ import re
 import socket
 import sys
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -215,6 +216,23 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def _show(
+    output: str,
+    key: str,
+    items: list[dict[str, Any]],
+    header: list[str],
+    row: Callable[[dict[str, Any]], list[str]],
+) -> int:
+    """`{key: items}` as JSON with `-o json`, else a table of one `row` per item."""
+    if output == "json":
+        print(json.dumps({key: items}, indent=2))
+    elif not items:
+        print("no entries selected")
+    else:
+        print(_table(header, [row(item) for item in items]))
+    return 0
+
+
 def run_list(args: argparse.Namespace) -> int:
     from nepse_predictor.log_export import record
 
@@ -224,14 +242,13 @@ def run_list(args: argparse.Namespace) -> int:
         args,
         lambda entries, marks: [record(e, marks) for e in deque(entries, maxlen=args.limit)],
     )
-    if args.output == "json":
-        print(json.dumps({"entries": newest}, indent=2))
-        return 0
-    if not newest:
-        print("no entries selected")
-        return 0
-    rows = [
-        [
+    header = ["time", "request id", "track", "version", "rows", "P(up)", ""]
+    return _show(
+        args.output,
+        "entries",
+        newest,
+        header,
+        lambda r: [
             r["time"],
             r["request_id"],
             r["track"],
@@ -240,11 +257,8 @@ def run_list(args: argparse.Namespace) -> int:
             ", ".join(f"{p:.3f}" for p in r["probabilities"][:3])
             + (" ..." if r["rows"] > 3 else ""),
             "VOID" if r["void"] else "",
-        ]
-        for r in newest
-    ]
-    print(_table(["time", "request id", "track", "version", "rows", "P(up)", ""], rows))
-    return 0
+        ],
+    )
 
 
 def run_export(args: argparse.Namespace) -> int:
@@ -287,15 +301,13 @@ def run_stats(args: argparse.Namespace) -> int:
             )
         return out
 
-    versions = _read(args, summarize)
-    if args.output == "json":
-        print(json.dumps({"versions": versions}, indent=2))
-        return 0
-    if not versions:
-        print("no entries selected")
-        return 0
-    rows = [
-        [
+    header = ["version", "track", "entries", "rows", "up", "down", "first seen", "last seen", ""]
+    return _show(
+        args.output,
+        "versions",
+        _read(args, summarize),
+        header,
+        lambda v: [
             v["model_version"],
             v["track"],
             str(v["entries"]),
@@ -305,12 +317,8 @@ def run_stats(args: argparse.Namespace) -> int:
             v["first_seen"] or "",
             v["last_seen"] or "",
             "VOID" if v["void"] else "",
-        ]
-        for v in versions
-    ]
-    header = ["version", "track", "entries", "rows", "up", "down", "first seen", "last seen", ""]
-    print(_table(header, rows))
-    return 0
+        ],
+    )
 
 
 # --- marking -------------------------------------------------------------------------------

@@ -112,9 +112,9 @@ def run(args: argparse.Namespace) -> int:
     # A model directory from the environment is served as it is; one on the command line, or
     # any source with --train-if-missing, may be a folder of versions or be trained first.
     named_by_option = given.origins.get("model_dir") == option_of("model_dir")
-    if settings.model_dir is not None and not (named_by_option or args.train_if_missing):
-        model_dir, models_root = settings.model_dir, None
-    else:
+    model_dir: Path | None = settings.model_dir
+    models_root: Path | None = None
+    if model_dir is None or named_by_option or args.train_if_missing:
         model_dir, models_root = _resolve_model_source(
             settings.model_dir, args.train_if_missing, settings.models_root or DEFAULT_MODELS_ROOT
         )

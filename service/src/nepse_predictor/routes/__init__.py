@@ -5,6 +5,8 @@ application they make (`api`) is built off the start-up path (see `app`)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import Request, Response
 
 from nepse_predictor.paths import FIELDS_KEY, HEADER_LENGTH_KEY, REQUEST_ID_KEY
@@ -14,7 +16,8 @@ JSON = "application/json"
 
 
 def serving_state(request: Request) -> ServingState:
-    return request.app.state.serving
+    state: ServingState = request.app.state.serving  # set by api.build_api
+    return state
 
 
 async def answer(
@@ -43,16 +46,16 @@ def response_of(reply: Reply) -> Response:
     return Response(reply.body, status_code=reply.status, headers=headers)
 
 
-def _ref(schema: str) -> dict:
+def _ref(schema: str) -> dict[str, Any]:
     return {"content": {JSON: {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
 
 
-def body_of(schema: str) -> dict:
+def body_of(schema: str) -> dict[str, Any]:
     """openapi_extra declaring a JSON request body (schemas: `openapi_components`)."""
     return {"requestBody": {"required": True, **_ref(schema)}}
 
 
-def replies(ok: str, *errors: int) -> dict:
+def replies(ok: str, *errors: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI responses: `ok` schema for 200 and the error schema for each error status."""
     described = {
         413: "The body or the batch is larger than the configured limits.",
@@ -60,7 +63,7 @@ def replies(ok: str, *errors: int) -> dict:
         503: "No verified model is loaded.",
         404: "No such model or version on this server.",
     }
-    out: dict = {200: {"description": "OK", **_ref(ok)}}
+    out: dict[int | str, dict[str, Any]] = {200: {"description": "OK", **_ref(ok)}}
     for status in errors:
         out[status] = {"description": described[status], **_ref("ErrorResponse")}
     return out

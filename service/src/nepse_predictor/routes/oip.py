@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi.types import DecoratedCallable
 
 from nepse_predictor.handlers import oip
 from nepse_predictor.paths import (
@@ -46,23 +47,31 @@ def _names(request: Request) -> tuple[str, str | None]:
     return params["model_name"], params.get("model_version")
 
 
-Endpoint = Callable[..., Any]
+def _model_routes(
+    method: str,
+    routes: tuple[str, str],
+    summaries: tuple[str, str],
+    ok: str,
+    *errors: int,
+    **extra: Any,
+) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """One handler on a model's path and on the same path of a version of it (`routes`, each
+    with its OpenAPI summary in `summaries`)."""
+    openapi_extra = extra.pop("openapi_extra", {})
 
+    def register(handler: DecoratedCallable) -> DecoratedCallable:
+        for path, summary, names in zip(routes, summaries, (_UNVERSIONED, _VERSIONED), strict=True):
+            router.api_route(
+                path,
+                methods=[method],
+                summary=summary,
+                openapi_extra={**openapi_extra, **_path_parameters(*names)},
+                responses=replies(ok, *errors),
+                **extra,
+            )(handler)
+        return handler
 
-def _model_route(
-    method: str, path: str, summary: str, ok: str, *errors: int, **extra: Any
-) -> Callable[[Endpoint], Endpoint]:
-    """A route on a model path; the versioned and unversioned paths share one handler."""
-    names = _VERSIONED if "{model_version}" in path else _UNVERSIONED
-    openapi = {**extra.pop("openapi_extra", {}), **_path_parameters(*names)}
-    return router.api_route(
-        path,
-        methods=[method],
-        summary=summary,
-        openapi_extra=openapi,
-        responses=replies(ok, *errors),
-        **extra,
-    )
+    return register
 
 
 @router.get(
@@ -86,47 +95,44 @@ async def server_ready(request: Request) -> Response:
     return response_of(oip.server_ready(serving_state(request)))
 
 
-_MODEL_ERRORS = (404, 503)
-
-
-@_model_route("GET", ROUTE_MODEL_READY, "Model ready", "ModelReadyResponse", *_MODEL_ERRORS)
-@_model_route(
-    "GET", ROUTE_VERSION_READY, "Model version ready", "ModelReadyResponse", *_MODEL_ERRORS
+@_model_routes(
+    "GET",
+    (ROUTE_MODEL_READY, ROUTE_VERSION_READY),
+    ("Model ready", "Model version ready"),
+    "ModelReadyResponse",
+    404,
+    503,
 )
 async def model_ready(request: Request) -> Response:
     return response_of(oip.model_ready(serving_state(request), *_names(request)))
 
 
-@_model_route(
-    "GET", ROUTE_MODEL_METADATA, "Model metadata", "ModelMetadataResponse", *_MODEL_ERRORS
-)
-@_model_route(
+@_model_routes(
     "GET",
-    ROUTE_VERSION_METADATA,
-    "Model metadata of a version",
+    (ROUTE_MODEL_METADATA, ROUTE_VERSION_METADATA),
+    ("Model metadata", "Model metadata of a version"),
     "ModelMetadataResponse",
-    *_MODEL_ERRORS,
+    404,
+    503,
 )
 async def model_metadata(request: Request) -> Response:
     return response_of(oip.model_metadata(serving_state(request), *_names(request)))
 
 
-_INFER_ERRORS = (404, 413, 422, 503)
-_INFER = {"openapi_extra": body_of("InferenceRequest"), "response_class": Response}
-
-
-@_model_route("POST", ROUTE_INFER, "Inference", "InferenceResponse", *_INFER_ERRORS, **_INFER)
-@_model_route(
+@_model_routes(
     "POST",
-    ROUTE_VERSION_INFER,
-    "Inference on a version",
+    (ROUTE_INFER, ROUTE_VERSION_INFER),
+    ("Inference", "Inference on a version"),
     "InferenceResponse",
-    *_INFER_ERRORS,
-    **_INFER,
+    404,
+    413,
+    422,
+    503,
+    openapi_extra=body_of("InferenceRequest"),
+    response_class=Response,
 )
 async def model_infer(request: Request) -> Response:
-    model_name, model_version = _names(request)
-    missing = oip.unknown_model(serving_state(request), model_name, model_version)
+    missing = oip.unknown_model(serving_state(request), *_names(request))
     if missing is not None:
         return response_of(missing)
-    return await answer(request, oip.infer, model_name, model_version)
+    return await answer(request, oip.infer, *_names(request))
