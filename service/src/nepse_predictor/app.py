@@ -42,6 +42,9 @@ class DeferredApi:
                 from nepse_predictor.api import build_api
 
                 self._api = build_api(self.state)
+                # Like start-up's objects, the application's live as long as the process:
+                # out of the collector's way, they cost no full collection any time.
+                gc.freeze()
         return self._api
 
     def build_soon(self) -> None:
