@@ -37,7 +37,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
+def pytest_terminal_summary(terminalreporter) -> None:
     if MEASUREMENTS:
         terminalreporter.section("container measurements")
         for name, value in MEASUREMENTS.items():

@@ -157,7 +157,7 @@ def http(
 
 
 def _lower(headers: object) -> dict[str, str]:
-    return {k.lower(): v for k, v in headers.items()}  # type: ignore[attr-defined]
+    return {k.lower(): v for k, v in headers.items()}
 
 
 def wait_until(predicate, timeout: float, what: str, interval: float = 0.1) -> float:

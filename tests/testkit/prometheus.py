@@ -162,9 +162,9 @@ def _jobs(targets: Targets) -> list[ScrapeJob]:
         return [targets]
     items = list(targets)
     if all(isinstance(t, ScrapeTarget) for t in items):
-        return [ScrapeJob("targets", tuple(items))]  # type: ignore[arg-type]
+        return [ScrapeJob("targets", tuple(items))]
     if all(isinstance(t, ScrapeJob) for t in items):
-        return items  # type: ignore[return-value]
+        return items
     raise TypeError("targets: a ScrapeJob, a list of ScrapeJobs or a list of ScrapeTargets")
 
 

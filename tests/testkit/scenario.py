@@ -28,7 +28,7 @@ def under_load(
     host: str, port: int, *, requests: int = MIN_REQUESTS, **loop_args: object
 ) -> Iterator[tuple[RequestLoop, Step]]:
     """A running loop and a Step to mark; on exit, keep going until ``requests`` are in."""
-    loop = RequestLoop(host, port, **loop_args)  # type: ignore[arg-type]
+    loop = RequestLoop(host, port, **loop_args)
     step = Step()
     loop.start()
     try:

@@ -24,7 +24,7 @@ from testkit.prometheus import (
 
 class _Exposition(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
-        body = f"demo_total {self.server.server_port}\n".encode()  # type: ignore[attr-defined]
+        body = f"demo_total {self.server.server_port}\n".encode()
         self.send_response(200 if self.path == "/metrics" else 404)
         self.send_header("Content-Type", "text/plain; version=0.0.4")
         self.send_header("Content-Length", str(len(body)))
