@@ -71,6 +71,26 @@ app.kubernetes.io/version: {{ include "nepse-predictor.labelValue" (index .conte
 {{- end }}
 
 {{/*
+Annotations of a predictor pod: the slot's full image tag and model version (the labels carry
+them cut to label values), then podAnnotations; on Knative the revision's autoscaling bounds
+come first. Call with (dict "context" $ "slot" "canary").
+*/}}
+{{- define "nepse-predictor.podAnnotations" -}}
+{{- $v := .context.Values }}
+{{- $slot := index $v.slots .slot }}
+{{- if eq $v.platform "knative" -}}
+autoscaling.knative.dev/min-scale: {{ $v.knative.minScale | quote }}
+autoscaling.knative.dev/max-scale: {{ $v.knative.maxScale | quote }}
+autoscaling.knative.dev/target: {{ $v.knative.target | quote }}
+{{ end -}}
+nepse-predictor/image-tag: {{ $slot.imageTag | quote }}
+nepse-predictor/model-version: {{ $slot.modelVersion | quote }}
+{{- with $v.podAnnotations }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
 Name of the ServiceAccount.
 */}}
 {{- define "nepse-predictor.serviceAccountName" -}}
@@ -334,21 +354,11 @@ Revision template of one slot on Knative (metadata without the name, and spec).
 Call with (dict "root" $ "track" "canary").
 */}}
 {{- define "nepse-predictor.knativeTemplate" -}}
-{{- $v := .root.Values }}
-{{- $k := $v.knative }}
-{{- $slot := index $v.slots .track -}}
 metadata:
   labels:
     {{- include "nepse-predictor.podLabels" (dict "context" .root "slot" .track "track" .track) | nindent 4 }}
   annotations:
-    autoscaling.knative.dev/min-scale: {{ $k.minScale | quote }}
-    autoscaling.knative.dev/max-scale: {{ $k.maxScale | quote }}
-    autoscaling.knative.dev/target: {{ $k.target | quote }}
-    nepse-predictor/image-tag: {{ $slot.imageTag | quote }}
-    nepse-predictor/model-version: {{ $slot.modelVersion | quote }}
-    {{- with $v.podAnnotations }}
-    {{- toYaml . | nindent 4 }}
-    {{- end }}
+    {{- include "nepse-predictor.podAnnotations" (dict "context" .root "slot" .track) | nindent 4 }}
 spec:
   {{- include "nepse-predictor.podSpec" . | nindent 2 }}
 {{- end }}
