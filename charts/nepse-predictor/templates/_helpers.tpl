@@ -408,6 +408,8 @@ Call with (dict "root" $ "track" "canary").
       value: "0.0.0.0"
     - name: NEPSE_PORT
       value: {{ $v.containerPort | quote }}
+    - name: NEPSE_MAX_BODY_BYTES
+      value: {{ $v.maxBodyBytes | int64 | quote }}
     {{- if ne $v.platform "knative" }}
     - name: NEPSE_GRACEFUL_TIMEOUT_SECONDS
       value: {{ sub (int $v.terminationGracePeriodSeconds) (add (int $v.preStopSleepSeconds) 1) | quote }}
@@ -620,6 +622,53 @@ says where its addresses come from).
 */}}
 {{- define "nepse-predictor.routerConfig" -}}
 {{- tpl (.Files.Get "files/nginx.conf.tpl") . | trimSuffix "\n" }}
+{{- end }}
+
+{{/*
+A size in bytes as nginx reads it (client_max_body_size): "8m" or "1536k" when it divides
+evenly, else the bytes themselves; always exact.
+*/}}
+{{- define "nepse-predictor.nginxSize" -}}
+{{- $bytes := int64 . }}
+{{- if eq (mod $bytes 1048576) 0 }}{{ div $bytes 1048576 }}m
+{{- else if eq (mod $bytes 1024) 0 }}{{ div $bytes 1024 }}k
+{{- else }}{{ $bytes }}
+{{- end }}
+{{- end }}
+
+{{/*
+Size of the router's temp emptyDir in MiB: nginx writes a request body larger than
+client_body_buffer_size there until the predictor has it (a shadow's mirror relay writes a
+second copy). It holds eight bodies of maxBodyBytes, as the 64Mi it has at the default 8 MiB
+limit does, and never less than 64Mi.
+*/}}
+{{- define "nepse-predictor.routerTempMi" -}}
+{{- $bodies := mul (int64 .Values.maxBodyBytes) 8 }}
+{{- max 64 (div (add $bodies 1048575) 1048576) }}
+{{- end }}
+
+{{/*
+Resources of the router container: traffic.router.resources, with the room the temp emptyDir
+takes above its 64Mi base (see nepse-predictor.routerTempMi) added to an ephemeral-storage
+request and limit that are set.
+*/}}
+{{- define "nepse-predictor.routerResources" -}}
+{{- $resources := deepCopy (default dict .Values.traffic.router.resources) }}
+{{- $extra := mul (sub (include "nepse-predictor.routerTempMi" . | int64) 64) 1048576 }}
+{{- if gt $extra 0 }}
+{{- range $kind := list "requests" "limits" }}
+{{- $list := index $resources $kind }}
+{{- if and $list (hasKey $list "ephemeral-storage") }}
+{{- $bytes := addf (include "nepse-predictor.quantity" (index $list "ephemeral-storage") | float64) $extra | ceil }}
+{{- if eq (mod (int64 $bytes) 1048576) 0 }}
+{{- $_ := set $list "ephemeral-storage" (printf "%dMi" (div (int64 $bytes) 1048576)) }}
+{{- else }}
+{{- $_ := set $list "ephemeral-storage" (printf "%.0f" $bytes) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- with $resources }}{{ toYaml . }}{{ end }}
 {{- end }}
 
 {{/*
