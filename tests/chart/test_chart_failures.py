@@ -96,6 +96,9 @@ SCHEMA = [
         r"rollout[./]canary[./]header[./]value",
     ),
     Bad("worker-processes-auto", "traffic: {router: {workerProcesses: auto}}", r"workerProcesses"),
+    Bad("body-limit-below-1-kib", "maxBodyBytes: 1023", r"maxBodyBytes"),
+    Bad("body-limit-above-1-gib", "maxBodyBytes: 1073741825", r"maxBodyBytes"),
+    Bad("body-limit-with-a-unit", "maxBodyBytes: 8Mi", r"maxBodyBytes"),
     Bad(
         "green-slot-empty",
         "rollout: {strategy: blueGreen}\nslots: {blue: {imageTag: a, modelVersion: b}}",
@@ -142,6 +145,11 @@ VALIDATE = [
         CANARY + "traffic: {provider: router}\n"
         "rollout: {strategy: canary, canary: {stickiness: {mode: header, name: x_user}}}",
         r'rollout\.canary\.stickiness\.name "x_user": a header name may hold only letters',
+    ),
+    Bad(
+        "body-limit-in-extra-env",
+        "extraEnv: [{name: NEPSE_MAX_BODY_BYTES, value: '16777216'}]",
+        r"extraEnv\[0\] sets NEPSE_MAX_BODY_BYTES: set maxBodyBytes instead",
     ),
     Bad(
         "grace-period-below-prestop-pause",

@@ -20,7 +20,11 @@ events {
 http {
     default_type application/octet-stream;
     server_tokens off;
-    client_max_body_size 8m;
+    # maxBodyBytes, as the predictors' NEPSE_MAX_BODY_BYTES: nginx refuses a larger body with
+    # the predictors' own answer (@nepse_body_too_large). A body above the 16k buffer waits in
+    # client_body_temp_path, on the emptyDir sized from maxBodyBytes, until a predictor has it.
+    client_max_body_size {{ include "nepse-predictor.nginxSize" $v.maxBodyBytes }};
+    client_body_buffer_size 16k;
     client_body_temp_path {{ $tmp }}/client_body;
     proxy_temp_path {{ $tmp }}/proxy;
     fastcgi_temp_path {{ $tmp }}/fastcgi;
@@ -136,11 +140,20 @@ http {
 
     server {
         listen {{ with $r.listenAddress }}{{ . }}:{{ end }}{{ $r.port }};
+        error_page 413 @nepse_body_too_large;
 
         location = /router-healthz {
             access_log off;
             default_type text/plain;
             return 200 "ok\n";
+        }
+
+        # The predictors' 413, word for word: a client (and the Open Inference Protocol's
+        # {"error": ...}) sees the same JSON whichever of the two refused the body.
+        location @nepse_body_too_large {
+            types { }
+            default_type application/json;
+            return 413 '{{ dict "error" (printf "body: larger than the limit of %d bytes (NEPSE_MAX_BODY_BYTES); split the batch" (int64 $v.maxBodyBytes)) "field" "body" | toJson }}';
         }
 
         location / {

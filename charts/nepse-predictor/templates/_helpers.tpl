@@ -71,6 +71,26 @@ app.kubernetes.io/version: {{ include "nepse-predictor.labelValue" (index .conte
 {{- end }}
 
 {{/*
+Annotations of a predictor pod: the slot's full image tag and model version (the labels carry
+them cut to label values), then podAnnotations; on Knative the revision's autoscaling bounds
+come first. Call with (dict "context" $ "slot" "canary").
+*/}}
+{{- define "nepse-predictor.podAnnotations" -}}
+{{- $v := .context.Values }}
+{{- $slot := index $v.slots .slot }}
+{{- if eq $v.platform "knative" -}}
+autoscaling.knative.dev/min-scale: {{ $v.knative.minScale | quote }}
+autoscaling.knative.dev/max-scale: {{ $v.knative.maxScale | quote }}
+autoscaling.knative.dev/target: {{ $v.knative.target | quote }}
+{{ end -}}
+nepse-predictor/image-tag: {{ $slot.imageTag | quote }}
+nepse-predictor/model-version: {{ $slot.modelVersion | quote }}
+{{- with $v.podAnnotations }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
 Name of the ServiceAccount.
 */}}
 {{- define "nepse-predictor.serviceAccountName" -}}
@@ -334,21 +354,11 @@ Revision template of one slot on Knative (metadata without the name, and spec).
 Call with (dict "root" $ "track" "canary").
 */}}
 {{- define "nepse-predictor.knativeTemplate" -}}
-{{- $v := .root.Values }}
-{{- $k := $v.knative }}
-{{- $slot := index $v.slots .track -}}
 metadata:
   labels:
     {{- include "nepse-predictor.podLabels" (dict "context" .root "slot" .track "track" .track) | nindent 4 }}
   annotations:
-    autoscaling.knative.dev/min-scale: {{ $k.minScale | quote }}
-    autoscaling.knative.dev/max-scale: {{ $k.maxScale | quote }}
-    autoscaling.knative.dev/target: {{ $k.target | quote }}
-    nepse-predictor/image-tag: {{ $slot.imageTag | quote }}
-    nepse-predictor/model-version: {{ $slot.modelVersion | quote }}
-    {{- with $v.podAnnotations }}
-    {{- toYaml . | nindent 4 }}
-    {{- end }}
+    {{- include "nepse-predictor.podAnnotations" (dict "context" .root "slot" .track) | nindent 4 }}
 spec:
   {{- include "nepse-predictor.podSpec" . | nindent 2 }}
 {{- end }}
@@ -398,6 +408,8 @@ Call with (dict "root" $ "track" "canary").
       value: "0.0.0.0"
     - name: NEPSE_PORT
       value: {{ $v.containerPort | quote }}
+    - name: NEPSE_MAX_BODY_BYTES
+      value: {{ $v.maxBodyBytes | int64 | quote }}
     {{- if ne $v.platform "knative" }}
     - name: NEPSE_GRACEFUL_TIMEOUT_SECONDS
       value: {{ sub (int $v.terminationGracePeriodSeconds) (add (int $v.preStopSleepSeconds) 1) | quote }}
@@ -610,6 +622,53 @@ says where its addresses come from).
 */}}
 {{- define "nepse-predictor.routerConfig" -}}
 {{- tpl (.Files.Get "files/nginx.conf.tpl") . | trimSuffix "\n" }}
+{{- end }}
+
+{{/*
+A size in bytes as nginx reads it (client_max_body_size): "8m" or "1536k" when it divides
+evenly, else the bytes themselves; always exact.
+*/}}
+{{- define "nepse-predictor.nginxSize" -}}
+{{- $bytes := int64 . }}
+{{- if eq (mod $bytes 1048576) 0 }}{{ div $bytes 1048576 }}m
+{{- else if eq (mod $bytes 1024) 0 }}{{ div $bytes 1024 }}k
+{{- else }}{{ $bytes }}
+{{- end }}
+{{- end }}
+
+{{/*
+Size of the router's temp emptyDir in MiB: nginx writes a request body larger than
+client_body_buffer_size there until the predictor has it (a shadow's mirror relay writes a
+second copy). It holds eight bodies of maxBodyBytes, as the 64Mi it has at the default 8 MiB
+limit does, and never less than 64Mi.
+*/}}
+{{- define "nepse-predictor.routerTempMi" -}}
+{{- $bodies := mul (int64 .Values.maxBodyBytes) 8 }}
+{{- max 64 (div (add $bodies 1048575) 1048576) }}
+{{- end }}
+
+{{/*
+Resources of the router container: traffic.router.resources, with the room the temp emptyDir
+takes above its 64Mi base (see nepse-predictor.routerTempMi) added to an ephemeral-storage
+request and limit that are set.
+*/}}
+{{- define "nepse-predictor.routerResources" -}}
+{{- $resources := deepCopy (default dict .Values.traffic.router.resources) }}
+{{- $extra := mul (sub (include "nepse-predictor.routerTempMi" . | int64) 64) 1048576 }}
+{{- if gt $extra 0 }}
+{{- range $kind := list "requests" "limits" }}
+{{- $list := index $resources $kind }}
+{{- if and $list (hasKey $list "ephemeral-storage") }}
+{{- $bytes := addf (include "nepse-predictor.quantity" (index $list "ephemeral-storage") | float64) $extra | ceil }}
+{{- if eq (mod (int64 $bytes) 1048576) 0 }}
+{{- $_ := set $list "ephemeral-storage" (printf "%dMi" (div (int64 $bytes) 1048576)) }}
+{{- else }}
+{{- $_ := set $list "ephemeral-storage" (printf "%.0f" $bytes) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- with $resources }}{{ toYaml . }}{{ end }}
 {{- end }}
 
 {{/*
