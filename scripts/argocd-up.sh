@@ -92,7 +92,14 @@ for dir in "$TOOLS"/crds/*/; do
   [[ $dir == */argo-cd/ ]] || crd_args+=(-f "$dir")
 done
 kubectl apply --server-side --force-conflicts "${crd_args[@]}" >/dev/null
-kubectl wait --for=condition=Established crd --all --timeout=120s >/dev/null
+# `kubectl wait` fails at once on a CRD that has no status yet ("accessor error"): wait it out.
+for attempt in $(seq 60); do
+  if waited=$(kubectl wait --for=condition=Established crd --all --timeout=120s 2>&1); then
+    break
+  fi
+  [[ $waited == *"accessor error"* && $attempt -lt 60 ]] || die "CRDs not established: $waited"
+  sleep 1
+done
 kubectl create namespace "$NAMESPACE" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 kubectl apply -n "$NAMESPACE" --server-side --force-conflicts -f "$INSTALL/config" >/dev/null
 

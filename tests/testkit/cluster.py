@@ -168,9 +168,24 @@ def _check_tools() -> None:
 def _install_crds(cluster: Cluster) -> None:
     files = [arg for project in CRD_PROJECTS for arg in ("-f", str(CRDS / project))]
     cluster.kubectl("apply", "--server-side", "--force-conflicts", *files, timeout=180)
-    cluster.kubectl(
-        "wait", "--for=condition=Established", "crd", "--all", "--timeout=120s", timeout=150
-    )
+    # `kubectl wait` fails at once on a CRD the API server has not given a status yet
+    # (".status.conditions accessor error"); that one is waited out.
+    deadline = time.monotonic() + 120
+    while True:
+        done = cluster.kubectl(
+            "wait",
+            "--for=condition=Established",
+            "crd",
+            "--all",
+            "--timeout=60s",
+            timeout=90,
+            check=False,
+        )
+        if done.returncode == 0:
+            return
+        if "accessor error" not in done.stderr or time.monotonic() > deadline:
+            raise CommandError(done)
+        time.sleep(1)
 
 
 STATE_PREFIX = "nepse-e2e-"
