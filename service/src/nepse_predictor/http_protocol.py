@@ -18,7 +18,8 @@ connection:
   once, while its client may be sending the next one; here that next request is answered with
   `connection: close`, and only a connection that stays idle is closed, after a short while.
 
-Body read timeouts and body size live in `middleware.ServingMiddleware`, which reads bodies.
+Body read timeouts and body size live in `middleware.ServingMiddleware`, which reads bodies;
+the protocol marks a request whose whole body arrived before the application reads it.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from typing import Any, cast
 import httptools
 import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from nepse_predictor.paths import BODY_RECEIVED_KEY
 
 _STATUS_431 = b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
 
@@ -151,6 +154,9 @@ def limited_protocol(
 
         def on_message_complete(self) -> None:
             super().on_message_complete()
+            # The whole body is in hand before the application reads it: no need to time it.
+            # (uvicorn types the scope as the ASGI keys only; this one is the service's own.)
+            cast(dict[str, Any], self.scope)[BODY_RECEIVED_KEY] = True
             # What follows on this connection is the next request's head; its timer starts
             # with its first byte (until then uvicorn's keep-alive timeout applies).
             self._in_head = True

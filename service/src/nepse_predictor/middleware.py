@@ -35,6 +35,7 @@ from nepse_predictor.handlers import oip, probes
 from nepse_predictor.handlers.predict import predict_bars, predict_rows
 from nepse_predictor.paths import (
     BARS_PATH,
+    BODY_RECEIVED_KEY,
     FIELDS_KEY,
     HEADER_LENGTH_KEY,
     HEALTH_PATH,
@@ -125,14 +126,16 @@ class ServingMiddleware:
         self.routes = routes
 
     async def _body(
-        self, receive: Receive, declared: int | None, encoding: bytes | None
+        self, receive: Receive, declared: int | None, encoding: bytes | None, received: bool
     ) -> tuple[bytes, int, str, str]:
         """The decoded body, or "" and the status, message and field of the refusal."""
         settings = self.state.settings
         limit = settings.max_body_bytes
         try:
             coding = coding_of(encoding) if encoding is not None else ""
-            body = await read_body(receive, declared, limit, settings.body_timeout_seconds)
+            body = await read_body(
+                receive, declared, limit, settings.body_timeout_seconds, received
+            )
             if coding:
                 if len(body) > OFFLOAD_BYTES:
                     body = await asyncio.to_thread(decode_body, body, coding, limit)
@@ -212,7 +215,9 @@ class ServingMiddleware:
         body = b""
         if has_body:
             try:
-                body, status, problem, field = await self._body(receive, declared, encoding)
+                body, status, problem, field = await self._body(
+                    receive, declared, encoding, scope.get(BODY_RECEIVED_KEY, False)
+                )
             except ClientGone:
                 self._observe(self.routes.of(path), method, path, 499, started, rid, fields)
                 return

@@ -56,3 +56,5 @@ ROUTE_TEMPLATES: tuple[str, ...] = (
 REQUEST_ID_KEY = "nepse.request_id"
 FIELDS_KEY = "nepse.log_fields"
 HEADER_LENGTH_KEY = "nepse.inference_header_length"
+# Set by http_protocol once the request's whole body has arrived.
+BODY_RECEIVED_KEY = "nepse.body_received"

@@ -67,10 +67,15 @@ async def _receive_all(receive: Receive, limit: int) -> bytes:
             return b"".join(chunks)
 
 
-async def read_body(receive: Receive, declared: int | None, limit: int, timeout: float) -> bytes:
-    """The whole body, at most `limit` bytes, all of it within `timeout` seconds."""
+async def read_body(
+    receive: Receive, declared: int | None, limit: int, timeout: float, received: bool = False
+) -> bytes:
+    """The whole body, at most `limit` bytes, all of it within `timeout` seconds (unless it
+    has all been ``received`` already)."""
     if declared is not None and declared > limit:
         raise BodyTooLarge
+    if received:
+        return await _receive_all(receive, limit)
     try:
         async with asyncio.timeout(timeout):
             return await _receive_all(receive, limit)
