@@ -78,6 +78,8 @@ def limited_protocol(
             self._head_bytes = 0
             self._header_count = 0
             self._head_timer: asyncio.TimerHandle | None = None
+            # When the head being read began, while no timer runs for it.
+            self._head_since: float | None = None
             self._refusal: tuple[str, str] | None = None
             self._opened_at = 0.0
             self._stopping = False
@@ -103,8 +105,8 @@ def limited_protocol(
         def data_received(self, data: bytes) -> None:
             self._unset_keepalive_if_required()
             if self._in_head:
-                if self._head_timer is None:
-                    self._start_head_timer()
+                if self._head_timer is None and self._head_since is None:
+                    self._head_since = self.loop.time()
                 self._head_bytes += len(data)
             try:
                 self.parser.feed_data(data)
@@ -127,6 +129,14 @@ def limited_protocol(
                     f"request head: larger than the limit of {limits.max_header_bytes} bytes "
                     "(NEPSE_MAX_HEADER_BYTES)",
                 )
+            # A head that came whole needed no timer; one still coming gets it, counted from its
+            # first byte.
+            since = self._head_since
+            waiting = self._in_head and since is not None and self._head_timer is None
+            if waiting and since is not None and not self.transport.is_closing():
+                self._head_timer = self.loop.call_at(
+                    since + limits.header_timeout_seconds, self._head_timed_out
+                )
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
@@ -147,6 +157,7 @@ def limited_protocol(
         def on_headers_complete(self) -> None:
             self._in_head = False
             self._head_bytes = 0
+            self._head_since = None
             self._stop_head_timer()
             super().on_headers_complete()
             if self.cycle is not None and (self._stopping or self._too_old()):
