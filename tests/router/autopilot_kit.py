@@ -41,9 +41,10 @@ CANARY_STEPS = [
 GATE = {
     "minRequests": 20,
     "errorRatio": {"max": 0.01, "maxIncrease": 0.005},
-    # Both tracks' p99 counts as at least 100 ms: two processes on a shared, busy machine may
-    # differ by one scheduling hiccup; the starved canary waits far longer than that.
-    "p99Seconds": {"max": 0.25, "maxRatio": 1.5, "ratioFloor": 0.1},
+    # Both tracks' p99 counts as at least 150 ms: on a shared, busy machine one request of a
+    # few dozen delayed past 100 ms puts a healthy track's p99 in the 0.1-0.25 s bucket of the
+    # latency histogram; the starved canary's requests wait up to half a second.
+    "p99Seconds": {"max": 0.25, "maxRatio": 1.5, "ratioFloor": 0.15},
     "prometheus": {"trackLabel": "track", "window": "30s"},
 }
 
@@ -263,7 +264,8 @@ class Release:
 def starve_cpu(backend: ServiceProcess, percent: float) -> Path:
     """Put a running backend in a cgroup (v1 cpu controller, or v2) limited to ``percent`` of
     one CPU, as a pod whose CPU limit is far too low: every request waits for CPU time."""
-    # A long period: a request that finds this period's share spent waits up to half a second.
+    # A long period and (at 0.2%) the smallest quota the kernel takes, 1 ms: nearly every
+    # period's share is spent by the server's own work, so requests wait up to half a second.
     period = 500_000
     quota = max(1000, int(period * percent / 100))
     v1 = Path("/sys/fs/cgroup/cpu")

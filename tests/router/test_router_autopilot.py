@@ -203,7 +203,8 @@ def _report(request, scenario: str, release: Release, outcome: dict, began: floa
     report_line(
         request.config,
         f"AUTOPILOT scenario={scenario} result={outcome['result']} "
-        f"commits={len(release.commits())} seconds={time.monotonic() - began:.1f}",
+        f"commits={len(release.commits())} seconds={time.monotonic() - began:.1f} "
+        f"reason={outcome.get('reason', '')[:300]!r}",
     )
 
 
@@ -261,7 +262,7 @@ def test_autopilot_bad_canary_is_rolled_back_and_quarantined(
     _promote(release, models, candidate)
     release.mark_start()
     release.deploy()
-    group = starve_cpu(processes["canary-slow"], 1) if scenario == "slow" else None
+    group = starve_cpu(processes["canary-slow"], 0.5) if scenario == "slow" else None
     load.start()
     began = time.monotonic()
     try:

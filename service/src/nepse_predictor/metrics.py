@@ -38,8 +38,6 @@ from prometheus_client import (
     generate_latest,
 )
 
-from nepse_predictor.hot_metrics import FastCounter, FastHistogram
-
 LATENCY_BUCKETS = (
     0.0001,
     0.00025,
@@ -89,32 +87,28 @@ class Metrics:
         ) -> Histogram:
             return Histogram(name, documentation, labels, buckets=buckets, registry=r)
 
-        # What every request updates: plain numbers, turned into samples when scraped.
-        self.requests = FastCounter(
-            "nepse_http_requests", "HTTP requests answered.", ("route", "method", "status")
+        self.requests = counter(
+            "nepse_http_requests", "HTTP requests answered.", "route", "method", "status"
         )
-        self.duration = FastHistogram(
+        self.duration = histogram(
             "nepse_http_request_duration_seconds",
             "Time to answer an HTTP request.",
             LATENCY_BUCKETS,
-            ("route", "status"),
+            "route",
+            "status",
         )
-        r.register(self.requests)
-        r.register(self.duration)
         self.refused = counter(
             "nepse_http_refused",
             "Connections closed before a request was read, by reason.",
             "reason",
         )
         self._refused = {reason: self.refused.labels(reason) for reason in REFUSED_REASONS}
-        self.predictions = FastCounter(
-            "nepse_predictions", "Predicted rows by class.", ("track", "label")
+        self.predictions = counter(
+            "nepse_predictions", "Predicted rows by class.", "track", "label"
         )
-        self.rows = FastHistogram(
-            "nepse_prediction_rows", "Rows per prediction request.", ROW_BUCKETS, ("route",)
+        self.rows = histogram(
+            "nepse_prediction_rows", "Rows per prediction request.", ROW_BUCKETS, "route"
         )
-        r.register(self.predictions)
-        r.register(self.rows)
         self.model_info = gauge(
             "nepse_model_info",
             "The model version this server answers with.",
@@ -145,20 +139,22 @@ class Metrics:
         )
         self.redis_errors.inc(0)
         # Children cached by label values: `.labels()` costs more than the increment itself.
-        self._request_children: dict[tuple[str, str, int], tuple[list[float], list[float]]] = {}
-        self._prediction_children: dict[str, tuple[list[float], list[float]]] = {}
-        self._row_children: dict[str, list[float]] = {}
+        self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._prediction_children: dict[str, tuple[Counter, Counter]] = {}
+        self._row_children: dict[str, Histogram] = {}
         # Every cache event's series exists from the start (at 0).
         self.cache_event = {event: self.cache_events.labels(event) for event in CACHE_EVENTS}
 
     def start_at_zero(self, routes: Iterable[str]) -> None:
-        """Expose the request counters of ``routes`` answering POST with ``ZERO_STATUSES`` at
-        0 from the start. A series that appears with its first request holds that request in
-        its first sample, which Prometheus's increase() and rate() never count: a release
-        gate or an alert would miss a new track's first answers, and its first errors."""
+        """Expose the request counters and latency histograms of ``routes`` answering POST
+        with ``ZERO_STATUSES`` at 0 from the start. A series that appears with its first
+        request holds that request in its first sample, which Prometheus's increase() and
+        rate() never count: a release gate or an alert would miss a new track's first answers,
+        its first errors, and its latency (a p99 with no value)."""
         for route in routes:
             for status in ZERO_STATUSES:
-                self.requests.series(route, "POST", str(status))
+                self.requests.labels(route, "POST", str(status))
+                self.duration.labels(route, str(status))
 
     def count_refused(self, reason: str) -> None:
         self._refused[reason].inc()
@@ -169,28 +165,30 @@ class Metrics:
         children = self._request_children.get(key)
         if children is None:
             children = (
-                self.requests.series(route, method_label(method), str(status)),
-                self.duration.series(route, str(status)),
+                self.requests.labels(route, method_label(method), str(status)),
+                self.duration.labels(route, str(status)),
             )
             if len(self._request_children) < 1000:
                 self._request_children[key] = children
-        children[0][0] += 1
-        self.duration.observe(children[1], seconds)
+        children[0].inc()
+        children[1].observe(seconds)
 
     def observe_predictions(self, track: str, route: str, ups: int, downs: int) -> None:
         children = self._prediction_children.get(track)
         if children is None:
             children = (
-                self.predictions.series(track, "up"),
-                self.predictions.series(track, "down"),
+                self.predictions.labels(track, "up"),
+                self.predictions.labels(track, "down"),
             )
             self._prediction_children[track] = children
-        children[0][0] += ups
-        children[1][0] += downs
+        if ups:
+            children[0].inc(ups)
+        if downs:
+            children[1].inc(downs)
         rows = self._row_children.get(route)
         if rows is None:
-            rows = self._row_children[route] = self.rows.series(route)
-        self.rows.observe(rows, ups + downs)
+            rows = self._row_children[route] = self.rows.labels(route)
+        rows.observe(ups + downs)
 
     def set_model(self, version: str | None, track: str, backend: str, newest: bool = True) -> None:
         self.model_info.clear()
