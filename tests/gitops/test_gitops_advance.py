@@ -13,11 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import V2, git, log_subjects, snapshot
+from conftest import V2, commit_file, git, log_subjects, snapshot
 
 from nepse_gitops.gitrepo import GitRepo
 from testkit.model_variants import renamed_model
-from testkit.prometheus import scraped_canary
+from testkit.prometheus import Prometheus, scraped_canary, service_monitor_job
 
 UNREACHABLE = "http://127.0.0.1:9"
 
@@ -231,6 +231,61 @@ def canary_prometheus(trained_model: Path, tmp_path_factory) -> Iterator[str]:
     root = tmp_path_factory.mktemp("advance-canary")
     with scraped_canary(renamed_model(trained_model, root / V2[1], V2[1]), root) as url:
         yield url
+
+
+@pytest.fixture(scope="module")
+def unscraped_prometheus(tmp_path_factory) -> Iterator[str]:
+    """A real Prometheus whose only prod canary target never answers: pods not started yet,
+    or too starved to answer a scrape."""
+    prometheus = Prometheus(tmp_path_factory.mktemp("advance-unscraped") / "prometheus")
+    slots = {track: {"imageTag": "0.1.0", "modelVersion": "v"} for track in ("stable", "canary")}
+    values = {"slots": slots, "rollout": {"strategy": "canary"}}
+    never_answers = UNREACHABLE.removeprefix("http://")
+    prometheus.start(service_monitor_job({"canary": [never_answers]}, "nepse-prod", values=values))
+    try:
+        yield prometheus.url
+    finally:
+        prometheus.stop()
+
+
+def test_a_candidate_not_scraped_yet_in_a_young_step_is_waited_for(
+    repo: Path, nepse_gitops, unscraped_prometheus: str
+) -> None:
+    _promote_canary(nepse_gitops, repo)
+    before = snapshot(repo)
+
+    code, outcome = _advance_json(nepse_gitops, repo, "--prometheus", unscraped_prometheus)
+
+    assert (code, outcome["result"], outcome["commits"]) == (0, "waiting", []), outcome
+    reason = outcome["reason"]
+    assert "a candidate still not scraped after the gate's window (15m) is an error" in reason
+    assert "no pod of the candidate track (canary) is scraped there" in reason
+    assert snapshot(repo) == before
+
+
+def test_a_candidate_still_not_scraped_after_the_window_is_an_error(
+    repo: Path, nepse_gitops, unscraped_prometheus: str
+) -> None:
+    policy = repo / "environments/prod/policy.yaml"
+    commit_file(
+        repo,
+        "environments/prod/policy.yaml",
+        policy.read_text().replace("window: 15m", "window: 1s"),
+        "Judge prod over one second",
+    )
+    _promote_canary(nepse_gitops, repo)
+    time.sleep(2)
+    before = snapshot(repo)
+
+    result = nepse_gitops(
+        repo, "advance", "--env", "prod", "--prometheus", unscraped_prometheus, "-o", "json"
+    )
+
+    assert result.code == 2, result.out + result.err
+    assert json.loads(result.out)["result"] == "error"
+    assert "no pod of the candidate track (canary) is scraped there" in result.err
+    assert "Traceback" not in result.err
+    assert snapshot(repo) == before
 
 
 def test_advance_of_an_unknown_environment_names_it(repo: Path, nepse_gitops) -> None:

@@ -3,8 +3,9 @@
 Each run reads where the release stands from git (release_progress.py) and, once the step's
 pause is over, the candidate's metrics (the gate), and does exactly one of:
 
-- nothing: no release in flight, the pause is not over, or the candidate has answered too few
-  requests to judge (inconclusive);
+- nothing: no release in flight, the pause is not over, the candidate has answered too few
+  requests to judge (inconclusive), or Prometheus holds no series of a candidate pod yet in a
+  step younger than the gate's window (its pods may be starting; after the window, an error);
 - one commit to the next step: the next canary weight, the flip, `shadow stop` of a shadow
   that passed (the next run promotes its version), or that promotion;
 - `finish` after the last step;
@@ -35,7 +36,7 @@ from . import gate as gate_mod
 from .context import Context, Delivery, Printer
 from .durations import format_duration, parse_duration, promql_duration
 from .environments import Environment, load_environment
-from .errors import GitopsError
+from .errors import CandidateUnscraped, GitopsError
 from .gate_config import load_gate_config
 from .gate_evaluation import report
 from .gate_metrics_prometheus import PrometheusSource
@@ -187,7 +188,13 @@ def _decide_and_act(ctx: Context, repo: GitRepo, env: Environment, req: AdvanceR
         )
     judgement = None
     if prog.next_move != "promote":
-        judgement = _judge(ctx, env, req, prog, now)
+        try:
+            judgement = _judge(ctx, env, req, prog, now)
+        except CandidateUnscraped as exc:
+            young = _young_step(env, prog, now)
+            if young is None:
+                raise
+            return Outcome(result="waiting", reason=f"{young}: {exc}", **base)
         report(judgement.result, ctx.out)
         base["gate"] = judgement.to_json()
         result = judgement.result
@@ -216,6 +223,22 @@ def _decide_and_act(ctx: Context, repo: GitRepo, env: Environment, req: AdvanceR
         reason=prog.next_detail,
         commits=[landed] if landed else [],
         **base,
+    )
+
+
+def _young_step(env: Environment, prog: Progress, now: float) -> str | None:
+    """Why a candidate not scraped yet is no error: its step is younger than the gate's window
+    (its pods may be starting, or their first scrape still due). None once the window is over."""
+    if prog.since is None:
+        return None
+    cfg = load_gate_config(env, prog.gate_overrides, prog.gate_where)
+    window = parse_duration(cfg.prometheus_window, "window")
+    age = now - prog.since
+    if age >= window:
+        return None
+    return (
+        f"the step is {format_duration(age)} old; a candidate still not scraped after the "
+        f"gate's window ({format_duration(window)}) is an error"
     )
 
 

@@ -25,3 +25,7 @@ class GateConfigError(GateError):
 
 class MetricsError(GateError):
     """Metrics that cannot be read, or that come from another model than the slot pins."""
+
+
+class CandidateUnscraped(MetricsError):
+    """Prometheus holds no series of any candidate pod within the window."""

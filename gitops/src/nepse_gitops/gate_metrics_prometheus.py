@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from .errors import MetricsError
+from .errors import CandidateUnscraped, MetricsError
 from .gate_config import GateConfig
 from .gate_metrics import DURATION_BUCKET, MODEL_INFO, READY, REQUESTS, SHADOW, TrackMetrics
 from .prediction_routes import promql_route_matcher
@@ -67,7 +67,7 @@ class PrometheusSource:
                 if role == "candidate" and not self._query(
                     client, f"count(count_over_time({READY}{{{sel}}}[{w}]))"
                 ):
-                    raise MetricsError(
+                    raise CandidateUnscraped(
                         f"Prometheus at {self.url} holds no {READY} series matching "
                         f"{{{sel}}} in the last {w}: no pod of the candidate track ({track}) "
                         f"is scraped there; {self.hint}"
