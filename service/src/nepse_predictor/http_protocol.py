@@ -14,6 +14,9 @@ connection:
 - a maximum age: a kept-alive connection older than it gets its next answer with
   `connection: close`, so a client behind a Service reconnects (to the new pods of a rollout,
   the new colour of a flip) instead of staying on one pod for ever;
+- one write per response: uvicorn writes a response's head and its body with two send()
+  calls, two packets; here the head is held until the body's first write joins it (or until
+  the end of the event loop's turn, for an application that sends its body later);
 - a graceful stop that never races a client: uvicorn closes a connection between requests at
   once, while its client may be sending the next one; here that next request is answered with
   `connection: close`, and only a connection that stays idle is closed, after a short while.
@@ -36,6 +39,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from nepse_predictor.paths import BODY_RECEIVED_KEY
 
 _STATUS_431 = b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+_CONTINUE = b"HTTP/1.1 100 "
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,46 @@ def _refusal(status_line: bytes, message: str) -> bytes:
     )
 
 
+class _HeadWithBody:
+    """The transport a response is written to: the head of the response is held until the
+    next write (its body) and both go out in one call. A `100 Continue` goes out at once: the
+    client waits for it before it sends the body."""
+
+    __slots__ = ("_head", "_hold_next", "_loop", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._head: bytes | None = None
+        self._hold_next = False
+
+    def expect_head(self) -> None:
+        self._hold_next = True
+
+    def write(self, data: bytes) -> None:
+        if self._hold_next and not data.startswith(_CONTINUE):
+            self._hold_next = False
+            self._head = data
+            self._loop.call_soon(self.flush)
+            return
+        if self._head is not None:
+            data = self._head + data
+            self._head = None
+        self._transport.write(data)
+
+    def flush(self) -> None:
+        if self._head is not None:
+            head, self._head = self._head, None
+            self._transport.write(head)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 def limited_protocol(
     limits: ConnectionLimits, refused: Callable[[str], None]
 ) -> type[HttpToolsProtocol]:
@@ -83,6 +127,7 @@ def limited_protocol(
             self._refusal: tuple[str, str] | None = None
             self._opened_at = 0.0
             self._stopping = False
+            self._writer: _HeadWithBody | None = None
 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             # A TCP server's transport is a stream transport, though uvloop's do not derive
@@ -93,6 +138,7 @@ def limited_protocol(
                 stream.abort()
                 return
             super().connection_made(stream)
+            self._writer = _HeadWithBody(stream, self.loop)
             self._opened_at = self.loop.time()
             self._start_head_timer()
 
@@ -160,8 +206,12 @@ def limited_protocol(
             self._head_since = None
             self._stop_head_timer()
             super().on_headers_complete()
-            if self.cycle is not None and (self._stopping or self._too_old()):
-                self.cycle.keep_alive = False
+            cycle = self.cycle
+            if cycle is not None and self._writer is not None:
+                self._writer.expect_head()
+                cycle.transport = cast(asyncio.Transport, self._writer)
+                if self._stopping or self._too_old():
+                    cycle.keep_alive = False
 
         def on_message_complete(self) -> None:
             super().on_message_complete()

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
+import random
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -191,7 +191,7 @@ class ServingMiddleware:
             elif name == b"transfer-encoding":
                 chunked = True
         if request_id is None:
-            request_id = os.urandom(16).hex().encode()
+            request_id = b"%032x" % random.getrandbits(128)
         headers = [
             (b"x-request-id", request_id),
             (b"x-model-version", state.version_header),

@@ -1,0 +1,80 @@
+"""How answers leave the server, counted by the client's kernel (TCP_INFO): each answer's
+head and body in one TCP segment, and a `100 Continue` at once, before the body it asks for."""
+
+from __future__ import annotations
+
+import socket
+import struct
+
+import orjson
+import pytest
+from serving_kit import Server, example_row
+
+BODY = orjson.dumps({"features": example_row()})
+# struct tcp_info (linux/tcp.h): tcpi_data_segs_in, the segments received that carried data.
+DATA_SEGS_IN_OFFSET = 152
+ANSWERS = 50
+
+
+def _request(path: bytes, body: bytes = BODY, extra: bytes = b"") -> bytes:
+    return (
+        b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n%s\r\n%s" % (path, len(body), extra, body)
+    )
+
+
+class Connection:
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+
+    def data_segments_in(self) -> int:
+        info = self.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
+        return struct.unpack_from("I", info, DATA_SEGS_IN_OFFSET)[0]
+
+    def answer(self) -> tuple[bytes, bytes]:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = self.sock.recv(65536)
+            assert chunk, "the server closed the connection"
+            data += chunk
+        head, body = data.split(b"\r\n\r\n", 1)
+        length = next(
+            int(line.split(b":", 1)[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        )
+        while len(body) < length:
+            body += self.sock.recv(65536)
+        return head, body
+
+
+@pytest.mark.parametrize(
+    "path",
+    [b"/v1/predict", b"/v2/models/nepse-predictor/infer", b"/v1/no-such-route"],
+    ids=["prediction", "oip-refusal", "fastapi-404"],
+)
+def test_each_answer_is_one_tcp_segment(server: Server, path: bytes) -> None:
+    conn = Connection(server.port)
+    before = conn.data_segments_in()
+    for _ in range(ANSWERS):
+        conn.sock.sendall(_request(path))
+        head, _body = conn.answer()
+        assert head.startswith(b"HTTP/1.1 "), head
+    assert conn.data_segments_in() - before == ANSWERS
+
+
+def test_100_continue_is_sent_before_the_body_it_asks_for(server: Server) -> None:
+    conn = Connection(server.port)
+    request = _request(b"/v1/predict", extra=b"Expect: 100-continue\r\n")
+    head_only, body = request.split(b"\r\n\r\n", 1)
+    conn.sock.sendall(head_only + b"\r\n\r\n")
+
+    interim = b""
+    while b"\r\n\r\n" not in interim:
+        interim += conn.sock.recv(65536)
+    assert interim.startswith(b"HTTP/1.1 100 Continue\r\n"), interim
+
+    conn.sock.sendall(body)
+    head, answer = conn.answer()
+    assert head.startswith(b"HTTP/1.1 200 "), head
+    assert len(orjson.loads(answer)["predictions"]) == 1
