@@ -26,26 +26,34 @@ def _request(path: bytes, body: bytes = BODY, extra: bytes = b"") -> bytes:
 class Connection:
     def __init__(self, port: int) -> None:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.buffer = b""
 
     def data_segments_in(self) -> int:
         info = self.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
         return struct.unpack_from("I", info, DATA_SEGS_IN_OFFSET)[0]
 
+    def answer_without_body(self) -> tuple[bytes, bytes]:
+        while b"\r\n\r\n" not in self.buffer:
+            self.buffer += self.sock.recv(65536)
+        head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
+        return head, b""
+
     def answer(self) -> tuple[bytes, bytes]:
-        data = b""
-        while b"\r\n\r\n" not in data:
+        """The next answer's head and body; what follows it stays for the next call."""
+        while b"\r\n\r\n" not in self.buffer:
             chunk = self.sock.recv(65536)
             assert chunk, "the server closed the connection"
-            data += chunk
-        head, body = data.split(b"\r\n\r\n", 1)
+            self.buffer += chunk
+        head, rest = self.buffer.split(b"\r\n\r\n", 1)
         length = next(
             int(line.split(b":", 1)[1])
             for line in head.split(b"\r\n")
             if line.lower().startswith(b"content-length:")
         )
-        while len(body) < length:
-            body += self.sock.recv(65536)
-        return head, body
+        while len(rest) < length:
+            rest += self.sock.recv(65536)
+        self.buffer = rest[length:]
+        return head, rest[:length]
 
 
 @pytest.mark.parametrize(
@@ -69,12 +77,37 @@ def test_100_continue_is_sent_before_the_body_it_asks_for(server: Server) -> Non
     head_only, body = request.split(b"\r\n\r\n", 1)
     conn.sock.sendall(head_only + b"\r\n\r\n")
 
-    interim = b""
-    while b"\r\n\r\n" not in interim:
-        interim += conn.sock.recv(65536)
-    assert interim.startswith(b"HTTP/1.1 100 Continue\r\n"), interim
+    interim, _ = conn.answer_without_body()
+    assert interim.startswith(b"HTTP/1.1 100 Continue"), interim
 
     conn.sock.sendall(body)
     head, answer = conn.answer()
     assert head.startswith(b"HTTP/1.1 200 "), head
     assert len(orjson.loads(answer)["predictions"]) == 1
+
+
+def test_answers_to_concurrent_requests_leave_whole_and_in_order(server: Server) -> None:
+    """Requests on many connections at once are answered in one event-loop turn: each
+    connection still gets its own answers, each in one segment, in the order it asked."""
+    conns = [Connection(server.port) for _ in range(8)]
+    before = [conn.data_segments_in() for conn in conns]
+    rounds = 20
+    for round_number in range(rounds):
+        for index, conn in enumerate(conns):
+            request_id = b"conn-%d-round-%d" % (index, round_number)
+            conn.sock.sendall(_request(b"/v1/predict", extra=b"X-Request-Id: %s\r\n" % request_id))
+        for index, conn in enumerate(conns):
+            head, body = conn.answer()
+            assert head.startswith(b"HTTP/1.1 200 "), head
+            assert b"x-request-id: conn-%d-round-%d" % (index, round_number) in head
+            assert len(orjson.loads(body)["predictions"]) == 1
+    for conn, segments in zip(conns, before, strict=True):
+        assert conn.data_segments_in() - segments == rounds
+
+
+def test_pipelined_requests_are_answered_in_order(server: Server) -> None:
+    conn = Connection(server.port)
+    paths = [b"/v1/predict", b"/v1/no-such-route", b"/v1/predict", b"/v2/models/x/infer"]
+    conn.sock.sendall(b"".join(_request(path) for path in paths))
+    statuses = [conn.answer()[0].split(b" ")[1] for _ in paths]
+    assert statuses == [b"200", b"404", b"200", b"404"]

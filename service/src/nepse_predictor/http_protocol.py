@@ -14,9 +14,13 @@ connection:
 - a maximum age: a kept-alive connection older than it gets its next answer with
   `connection: close`, so a client behind a Service reconnects (to the new pods of a rollout,
   the new colour of a flip) instead of staying on one pod for ever;
-- one write per response: uvicorn writes a response's head and its body with two send()
-  calls, two packets; here the head is held until the body's first write joins it (or until
-  the end of the event loop's turn, for an application that sends its body later);
+- answers sent together: uvicorn writes each response's head and body with a send() call
+  each, as each request finishes. Here what is written to a connection is gathered and sent
+  in one call (`ConnectionWriter`): a response the middleware writes leaves at once when no
+  other request is being answered, else, like everything else, when the event loop's turn
+  is over, with the other answers of that turn. Head and body leave in one packet, and under
+  load a turn's answers leave together, so clients are woken once per turn rather than once
+  per write: throughput and tail latency both improve (README's serving numbers);
 - a graceful stop that never races a client: uvicorn closes a connection between requests at
   once, while its client may be sending the next one; here that next request is answered with
   `connection: close`, and only a connection that stays idle is closed, after a short while.
@@ -28,7 +32,7 @@ the protocol marks a request whose whole body arrived before the application rea
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -36,10 +40,11 @@ import httptools
 import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from nepse_predictor.paths import BODY_RECEIVED_KEY
+from nepse_predictor.paths import BODY_RECEIVED_KEY, WRITER_KEY
 
 _STATUS_431 = b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
-_CONTINUE = b"HTTP/1.1 100 "
+# Gathered writes to one connection past this size leave at once, not at the turn's end.
+FLUSH_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -69,37 +74,89 @@ def _refusal(status_line: bytes, message: str) -> bytes:
     )
 
 
-class _HeadWithBody:
-    """The transport a response is written to: the head of the response is held until the
-    next write (its body) and both go out in one call. A `100 Continue` goes out at once: the
-    client waits for it before it sends the body."""
+class _TurnFlush:
+    """Connections with answers to send, sent together once the event loop's turn is over."""
 
-    __slots__ = ("_head", "_hold_next", "_loop", "_transport")
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._writers: list[ConnectionWriter] = []
 
-    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+    def add(self, writer: ConnectionWriter) -> None:
+        if not self._writers:
+            self.loop.call_soon(self._flush)
+        self._writers.append(writer)
+
+    def _flush(self) -> None:
+        writers, self._writers = self._writers, []
+        for writer in writers:
+            writer.flush()
+
+
+class ConnectionWriter:
+    """A connection's transport whose writes are gathered and sent in one call: when the
+    event loop's turn is over, or, for the writes of one response announced by
+    `hold_for(writes)`, as soon as the last of them is made if no other request is being
+    answered (nothing would join it). Past FLUSH_BYTES what is gathered leaves at once. Every
+    write to the connection goes through it, in order; closing it sends what waits first."""
+
+    __slots__ = ("_held", "_pending", "_queued", "_size", "_tasks", "_transport", "_turn")
+
+    def __init__(self, transport: asyncio.Transport, turn: _TurnFlush, tasks: Sized) -> None:
         self._transport = transport
-        self._loop = loop
-        self._head: bytes | None = None
-        self._hold_next = False
-
-    def expect_head(self) -> None:
-        self._hold_next = True
+        self._turn = turn
+        self._tasks = tasks  # the server's requests being answered
+        self._pending: list[bytes] = []
+        self._size = 0
+        self._held = 0
+        self._queued = False
 
     def write(self, data: bytes) -> None:
-        if self._hold_next and not data.startswith(_CONTINUE):
-            self._hold_next = False
-            self._head = data
-            self._loop.call_soon(self.flush)
-            return
-        if self._head is not None:
-            data = self._head + data
-            self._head = None
-        self._transport.write(data)
+        self._pending.append(data)
+        self._size += len(data)
+        held = self._held
+        if held:
+            self._held = held - 1
+        if self._size > FLUSH_BYTES:
+            self.flush()
+        elif held == 1:  # the response's last write
+            self._send_response()
+        elif not held:
+            self._send_at_turn_end()
+
+    def hold_for(self, writes: int) -> None:
+        """The next ``writes`` writes are one response (uvicorn writes a head, then a body)."""
+        self._held = writes
+
+    def release(self) -> None:
+        """After the response: sends what a response cut short left."""
+        if self._held:
+            self._held = 0
+            if self._pending:
+                self._send_response()
+
+    def _send_response(self) -> None:
+        if len(self._tasks) <= 1:  # only this response's own request
+            self.flush()
+        else:
+            self._send_at_turn_end()
+
+    def _send_at_turn_end(self) -> None:
+        if not self._queued:
+            self._queued = True
+            self._turn.add(self)
 
     def flush(self) -> None:
-        if self._head is not None:
-            head, self._head = self._head, None
-            self._transport.write(head)
+        self._queued = False
+        pending = self._pending
+        if not pending:
+            return
+        self._pending = []
+        self._size = 0
+        if not self._transport.is_closing():
+            self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
 
     def close(self) -> None:
         self.flush()
@@ -115,6 +172,8 @@ def limited_protocol(
     """The protocol class for `uvicorn.Config(http=...)`; `refused(reason)` counts refusals,
     with `reason` one of `metrics.REFUSED_REASONS`."""
 
+    turn: list[_TurnFlush] = []  # the event loop's: a server runs on one
+
     class LimitedHttpToolsProtocol(HttpToolsProtocol):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
@@ -127,7 +186,7 @@ def limited_protocol(
             self._refusal: tuple[str, str] | None = None
             self._opened_at = 0.0
             self._stopping = False
-            self._writer: _HeadWithBody | None = None
+            self._writer: ConnectionWriter | None = None
 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             # A TCP server's transport is a stream transport, though uvloop's do not derive
@@ -138,7 +197,10 @@ def limited_protocol(
                 stream.abort()
                 return
             super().connection_made(stream)
-            self._writer = _HeadWithBody(stream, self.loop)
+            # Every write to this connection from here on, the protocol's and each
+            # request's, goes through one writer, so their order is kept.
+            self._writer = ConnectionWriter(stream, self._turn(), self.tasks)
+            self.transport = cast(asyncio.Transport, self._writer)
             self._opened_at = self.loop.time()
             self._start_head_timer()
 
@@ -186,6 +248,7 @@ def limited_protocol(
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
+            cast(dict[str, Any], self.scope)[WRITER_KEY] = self._writer
             self._in_head = True
             self._header_count = 0
 
@@ -206,12 +269,8 @@ def limited_protocol(
             self._head_since = None
             self._stop_head_timer()
             super().on_headers_complete()
-            cycle = self.cycle
-            if cycle is not None and self._writer is not None:
-                self._writer.expect_head()
-                cycle.transport = cast(asyncio.Transport, self._writer)
-                if self._stopping or self._too_old():
-                    cycle.keep_alive = False
+            if self.cycle is not None and (self._stopping or self._too_old()):
+                self.cycle.keep_alive = False
 
         def on_message_complete(self) -> None:
             super().on_message_complete()
@@ -234,6 +293,11 @@ def limited_protocol(
             idle = self.cycle is None or self.cycle.response_complete
             if idle and not self._in_head_started() and not self.transport.is_closing():
                 self.transport.close()
+
+        def _turn(self) -> _TurnFlush:
+            if not turn or turn[0].loop is not self.loop:
+                turn[:] = [_TurnFlush(self.loop)]
+            return turn[0]
 
         def _in_head_started(self) -> bool:
             return self._in_head and self._head_bytes > 0

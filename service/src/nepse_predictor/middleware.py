@@ -30,6 +30,8 @@ import orjson
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+    from nepse_predictor.http_protocol import ConnectionWriter
+
 from nepse_predictor.artifacts import MODEL_NAME
 from nepse_predictor.handlers import oip, probes
 from nepse_predictor.handlers.predict import predict_bars, predict_rows
@@ -49,6 +51,7 @@ from nepse_predictor.paths import (
     ROUTE_SERVER_LIVE,
     ROUTE_SERVER_READY,
     UNMATCHED,
+    WRITER_KEY,
 )
 from nepse_predictor.request_body import (
     BadEncoding,
@@ -201,6 +204,7 @@ class ServingMiddleware:
         path = scope["path"]
         rid = request_id.decode()
         fields: dict[str, Any] = {}
+        writer = scope.get(WRITER_KEY)
 
         has_body = method in _BODY_METHODS or chunked or (declared is not None and declared > 0)
         if method == "GET" and not has_body and path in PROBES:
@@ -209,7 +213,7 @@ class ServingMiddleware:
                 reply = probe(state)
             except Exception:
                 reply = internal_error(rid, fields)
-            await self._reply(send, reply.status, reply.body, headers, extra=reply.headers)
+            await self._reply(send, writer, reply.status, reply.body, headers, extra=reply.headers)
             self._observe(route, method, path, reply.status, started, rid, fields)
             return
         body = b""
@@ -223,7 +227,7 @@ class ServingMiddleware:
                 return
             if problem:
                 fields["error"] = problem
-                await self._reply(send, status, _error(problem, field), headers, close=True)
+                await self._reply(send, writer, status, _error(problem, field), headers, close=True)
                 self._observe(self.routes.of(path), method, path, status, started, rid, fields)
                 return
             fast = FAST_ROUTES.get(path) if method == "POST" else None
@@ -232,7 +236,9 @@ class ServingMiddleware:
                 if header_length is not None:
                     incoming.header_length = _header_length(header_length)
                 reply = await run_handler(fast[1], state, incoming, fields)
-                await self._reply(send, reply.status, reply.body, headers, extra=reply.headers)
+                await self._reply(
+                    send, writer, reply.status, reply.body, headers, extra=reply.headers
+                )
                 self._observe(fast[0], method, path, reply.status, started, rid, fields)
                 return
 
@@ -269,6 +275,7 @@ class ServingMiddleware:
     @staticmethod
     async def _reply(
         send: Send,
+        writer: ConnectionWriter | None,
         status: int,
         payload: bytes,
         headers: list[tuple[bytes, bytes]],
@@ -282,8 +289,17 @@ class ServingMiddleware:
         ]
         if close:
             response_headers.append((b"connection", b"close"))
-        await send({"type": "http.response.start", "status": status, "headers": response_headers})
-        await send({"type": "http.response.body", "body": payload})
+        # Under http_protocol's server the head and body leave in one send (an in-process
+        # test client has no writer).
+        start = {"type": "http.response.start", "status": status, "headers": response_headers}
+        if writer is not None:
+            writer.hold_for(2)
+        try:
+            await send(start)
+            await send({"type": "http.response.body", "body": payload})
+        finally:
+            if writer is not None:
+                writer.release()
 
     def _observe(
         self,
