@@ -59,5 +59,5 @@ HEADER_LENGTH_KEY = "nepse.inference_header_length"
 # Set by http_protocol once the request's whole body has arrived.
 BODY_RECEIVED_KEY = "nepse.body_received"
 # Set by http_protocol: the connection's writer (`http_protocol.ConnectionWriter`); a response
-# written between its hold() and release() leaves in one send.
+# written between its hold_for() and release() leaves in one send.
 WRITER_KEY = "nepse.writer"
