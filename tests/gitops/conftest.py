@@ -118,5 +118,13 @@ def commit_file(repo: Path, rel: str, text: str, message: str) -> None:
     git(repo, "commit", "--quiet", "-am", message)
 
 
+def edit_prod_policy(repo: Path, old: str, new: str, message: str) -> None:
+    """Commit prod's policy.yaml with ``old`` (which must be there) replaced by ``new``."""
+    rel = "environments/prod/policy.yaml"
+    text = (repo / rel).read_text()
+    assert old in text, f"{rel} has no {old!r}"
+    commit_file(repo, rel, text.replace(old, new), message)
+
+
 def log_subjects(repo: Path) -> list[str]:
     return git(repo, "log", "--format=%s").splitlines()

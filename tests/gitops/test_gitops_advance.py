@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import V2, commit_file, git, log_subjects, snapshot
+from conftest import V2, edit_prod_policy, git, log_subjects, snapshot
 
 from nepse_gitops.gitrepo import GitRepo
 from testkit.model_variants import renamed_model
@@ -266,13 +266,7 @@ def test_a_candidate_not_scraped_yet_in_a_young_step_is_waited_for(
 def test_a_candidate_still_not_scraped_after_the_window_is_an_error(
     repo: Path, nepse_gitops, unscraped_prometheus: str
 ) -> None:
-    policy = repo / "environments/prod/policy.yaml"
-    commit_file(
-        repo,
-        "environments/prod/policy.yaml",
-        policy.read_text().replace("window: 15m", "window: 1s"),
-        "Judge prod over one second",
-    )
+    edit_prod_policy(repo, "window: 15m", "window: 1s", "Judge prod over one second")
     _promote_canary(nepse_gitops, repo)
     time.sleep(2)
     before = snapshot(repo)

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
-from conftest import V1, V2, commit_file, git, log_subjects, snapshot
+from conftest import V1, V2, commit_file, edit_prod_policy, git, log_subjects, snapshot
 
 from nepse_gitops.gate_config import GateConfig
 from nepse_gitops.gate_evaluation import evaluate
@@ -95,13 +95,7 @@ def canary_in_prod(repo: Path, nepse_gitops, trained_model: Path, second_model: 
         release.read_text().replace(V1[1], stable_version),
         "Serve the test model",
     )
-    policy = repo / "environments/prod/policy.yaml"
-    commit_file(
-        repo,
-        "environments/prod/policy.yaml",
-        policy.read_text().replace("minRequests: 500", "minRequests: 100"),
-        "Gate after 100 requests",
-    )
+    edit_prod_policy(repo, "minRequests: 500", "minRequests: 100", "Gate after 100 requests")
     assert (
         nepse_gitops(
             repo,
@@ -232,13 +226,7 @@ def test_a_failing_canary_with_no_rollback_only_reports(
 def test_too_little_traffic_is_inconclusive(
     canary_in_prod: Path, servers: dict[str, ServiceProcess], nepse_gitops
 ) -> None:
-    policy = canary_in_prod / "environments/prod/policy.yaml"
-    commit_file(
-        canary_in_prod,
-        "environments/prod/policy.yaml",
-        policy.read_text().replace("minRequests: 100", "minRequests: 100000"),
-        "Wait",
-    )
+    edit_prod_policy(canary_in_prod, "minRequests: 100", "minRequests: 100000", "Wait")
     before = snapshot(canary_in_prod)
 
     result = _gate(nepse_gitops, canary_in_prod, servers["stable"], servers["bad"])
@@ -299,13 +287,7 @@ def test_windowed_gate_judges_only_the_traffic_inside_the_window(
     import threading
     import time
 
-    policy = canary_in_prod / "environments/prod/policy.yaml"
-    commit_file(
-        canary_in_prod,
-        "environments/prod/policy.yaml",
-        policy.read_text().replace("minRequests: 100", "minRequests: 20"),
-        "Gate early",
-    )
+    edit_prod_policy(canary_in_prod, "minRequests: 100", "minRequests: 20", "Gate early")
 
     def single_rows() -> None:
         time.sleep(0.5)  # after the first scrape
@@ -381,13 +363,7 @@ def test_gate_json_reports_the_verdict_checks_and_rollback_commit(
 def test_gate_json_of_an_inconclusive_gate_gives_the_reason_with_the_same_keys(
     canary_in_prod: Path, servers: dict[str, ServiceProcess], nepse_gitops
 ) -> None:
-    policy = canary_in_prod / "environments/prod/policy.yaml"
-    commit_file(
-        canary_in_prod,
-        "environments/prod/policy.yaml",
-        policy.read_text().replace("minRequests: 100", "minRequests: 100000"),
-        "Wait",
-    )
+    edit_prod_policy(canary_in_prod, "minRequests: 100", "minRequests: 100000", "Wait")
 
     result = _gate(nepse_gitops, canary_in_prod, servers["stable"], servers["bad"], "-o", "json")
 

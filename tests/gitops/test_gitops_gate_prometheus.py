@@ -39,7 +39,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import V1, V2, Result, commit_file, git, log_subjects, snapshot
+from conftest import V1, V2, Result, commit_file, edit_prod_policy, git, log_subjects, snapshot
 
 from nepse_gitops import cli
 from nepse_gitops.environments import Environment
@@ -257,17 +257,6 @@ def _candidate_requests(result: Result) -> float:
     return float(match.group(1))
 
 
-def _set_policy(repo: Path, old: str, new: str) -> None:
-    policy = repo / "environments/prod/policy.yaml"
-    assert old in policy.read_text()
-    commit_file(
-        repo,
-        "environments/prod/policy.yaml",
-        policy.read_text().replace(old, new),
-        "Change the gate",
-    )
-
-
 def test_the_traffic_reached_every_server_as_planned(cluster: Cluster) -> None:
     a = cluster.answered
     for name in ("stable", "healthy"):
@@ -391,7 +380,12 @@ def test_every_query_the_gate_sends_is_accepted_by_prometheus(
 def test_a_selector_that_matches_no_target_is_an_error_naming_it(
     cluster: Cluster, repo: Path
 ) -> None:
-    _set_policy(repo, 'selector: namespace="nepse-prod"', 'selector: namespace="nepse-stagin"')
+    edit_prod_policy(
+        repo,
+        'selector: namespace="nepse-prod"',
+        'selector: namespace="nepse-stagin"',
+        "Change the gate",
+    )
     before = snapshot(repo)
     env = {**os.environ, **GIT_ENV}
 
@@ -414,7 +408,12 @@ def test_a_selector_that_matches_no_target_is_an_error_naming_it(
 def test_a_selector_prometheus_cannot_parse_is_an_error(
     cluster: Cluster, repo: Path, nepse_gitops
 ) -> None:
-    _set_policy(repo, 'selector: namespace="nepse-prod"', "selector: namespace=nepse-prod")
+    edit_prod_policy(
+        repo,
+        'selector: namespace="nepse-prod"',
+        "selector: namespace=nepse-prod",
+        "Change the gate",
+    )
 
     result = _gate(nepse_gitops, repo, cluster.prometheus["healthy"])
 

@@ -32,11 +32,12 @@ class Connection:
         info = self.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
         return struct.unpack_from("I", info, DATA_SEGS_IN_OFFSET)[0]
 
-    def answer_without_body(self) -> tuple[bytes, bytes]:
+    def interim(self) -> bytes:
+        """The head of an interim answer (it has no body)."""
         while b"\r\n\r\n" not in self.buffer:
             self.buffer += self.sock.recv(65536)
         head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
-        return head, b""
+        return head
 
     def answer(self) -> tuple[bytes, bytes]:
         """The next answer's head and body; what follows it stays for the next call."""
@@ -77,7 +78,7 @@ def test_100_continue_is_sent_before_the_body_it_asks_for(server: Server) -> Non
     head_only, body = request.split(b"\r\n\r\n", 1)
     conn.sock.sendall(head_only + b"\r\n\r\n")
 
-    interim, _ = conn.answer_without_body()
+    interim = conn.interim()
     assert interim.startswith(b"HTTP/1.1 100 Continue"), interim
 
     conn.sock.sendall(body)

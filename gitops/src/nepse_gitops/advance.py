@@ -37,7 +37,7 @@ from .context import Context, Delivery, Printer
 from .durations import format_duration, parse_duration, promql_duration
 from .environments import Environment, load_environment
 from .errors import CandidateUnscraped, GitopsError
-from .gate_config import load_gate_config
+from .gate_config import GateConfig, load_gate_config
 from .gate_evaluation import report
 from .gate_metrics_prometheus import PrometheusSource
 from .gitrepo import Annotation, GitRepo
@@ -188,10 +188,11 @@ def _decide_and_act(ctx: Context, repo: GitRepo, env: Environment, req: AdvanceR
         )
     judgement = None
     if prog.next_move != "promote":
+        cfg = load_gate_config(env, prog.gate_overrides, prog.gate_where)
         try:
-            judgement = _judge(ctx, env, req, prog, now)
+            judgement = _judge(ctx, env, cfg, req, prog, now)
         except CandidateUnscraped as exc:
-            young = _young_step(env, prog, now)
+            young = _young_step(cfg, prog, now)
             if young is None:
                 raise
             return Outcome(result="waiting", reason=f"{young}: {exc}", **base)
@@ -226,12 +227,11 @@ def _decide_and_act(ctx: Context, repo: GitRepo, env: Environment, req: AdvanceR
     )
 
 
-def _young_step(env: Environment, prog: Progress, now: float) -> str | None:
+def _young_step(cfg: GateConfig, prog: Progress, now: float) -> str | None:
     """Why a candidate not scraped yet is no error: its step is younger than the gate's window
     (its pods may be starting, or their first scrape still due). None once the window is over."""
     if prog.since is None:
         return None
-    cfg = load_gate_config(env, prog.gate_overrides, prog.gate_where)
     window = parse_duration(cfg.prometheus_window, "window")
     age = now - prog.since
     if age >= window:
@@ -243,9 +243,13 @@ def _young_step(env: Environment, prog: Progress, now: float) -> str | None:
 
 
 def _judge(
-    ctx: Context, env: Environment, req: AdvanceRequest, prog: Progress, now: float
+    ctx: Context,
+    env: Environment,
+    cfg: GateConfig,
+    req: AdvanceRequest,
+    prog: Progress,
+    now: float,
 ) -> gate_mod.Judgement:
-    cfg = load_gate_config(env, prog.gate_overrides, prog.gate_where)
     if prog.since is not None:
         # Judge the step's own traffic: no further back than when it was reached.
         window = min(parse_duration(cfg.prometheus_window, "window"), now - prog.since)

@@ -74,24 +74,6 @@ def _refusal(status_line: bytes, message: str) -> bytes:
     )
 
 
-class _TurnFlush:
-    """Connections with answers to send, sent together once the event loop's turn is over."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self._writers: list[ConnectionWriter] = []
-
-    def add(self, writer: ConnectionWriter) -> None:
-        if not self._writers:
-            self.loop.call_soon(self._flush)
-        self._writers.append(writer)
-
-    def _flush(self) -> None:
-        writers, self._writers = self._writers, []
-        for writer in writers:
-            writer.flush()
-
-
 class ConnectionWriter:
     """A connection's transport whose writes are gathered and sent in one call: when the
     event loop's turn is over, or, for the writes of one response announced by
@@ -99,11 +81,13 @@ class ConnectionWriter:
     answered (nothing would join it). Past FLUSH_BYTES what is gathered leaves at once. Every
     write to the connection goes through it, in order; closing it sends what waits first."""
 
-    __slots__ = ("_held", "_pending", "_queued", "_size", "_tasks", "_transport", "_turn")
+    __slots__ = ("_held", "_loop", "_pending", "_queued", "_size", "_tasks", "_transport")
 
-    def __init__(self, transport: asyncio.Transport, turn: _TurnFlush, tasks: Sized) -> None:
+    def __init__(
+        self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop, tasks: Sized
+    ) -> None:
         self._transport = transport
-        self._turn = turn
+        self._loop = loop
         self._tasks = tasks  # the server's requests being answered
         self._pending: list[bytes] = []
         self._size = 0
@@ -141,9 +125,11 @@ class ConnectionWriter:
             self._send_at_turn_end()
 
     def _send_at_turn_end(self) -> None:
+        # The loop runs the flushes queued in a turn, in order, at the start of its next turn,
+        # before it answers the requests read in between: a turn's answers leave together.
         if not self._queued:
             self._queued = True
-            self._turn.add(self)
+            self._loop.call_soon(self.flush)
 
     def flush(self) -> None:
         self._queued = False
@@ -172,8 +158,6 @@ def limited_protocol(
     """The protocol class for `uvicorn.Config(http=...)`; `refused(reason)` counts refusals,
     with `reason` one of `metrics.REFUSED_REASONS`."""
 
-    turn: list[_TurnFlush] = []  # the event loop's: a server runs on one
-
     class LimitedHttpToolsProtocol(HttpToolsProtocol):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
@@ -199,7 +183,7 @@ def limited_protocol(
             super().connection_made(stream)
             # Every write to this connection from here on, the protocol's and each
             # request's, goes through one writer, so their order is kept.
-            self._writer = ConnectionWriter(stream, self._turn(), self.tasks)
+            self._writer = ConnectionWriter(stream, self.loop, self.tasks)
             self.transport = cast(asyncio.Transport, self._writer)
             self._opened_at = self.loop.time()
             self._start_head_timer()
@@ -293,11 +277,6 @@ def limited_protocol(
             idle = self.cycle is None or self.cycle.response_complete
             if idle and not self._in_head_started() and not self.transport.is_closing():
                 self.transport.close()
-
-        def _turn(self) -> _TurnFlush:
-            if not turn or turn[0].loop is not self.loop:
-                turn[:] = [_TurnFlush(self.loop)]
-            return turn[0]
 
         def _in_head_started(self) -> bool:
             return self._in_head and self._head_bytes > 0
