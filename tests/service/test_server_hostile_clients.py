@@ -4,11 +4,13 @@ every loop is bounded; everything is on loopback."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
 from pathlib import Path
 
+import orjson
 import pytest
 from serving_kit import Server, example_row, wait_until
 
@@ -21,6 +23,7 @@ LIMITS = {
     "max_header_bytes": 16384,
     "max_headers": 50,
     "max_connections": 40,
+    "max_pipelined_requests": 8,
     "access_log": "false",
 }
 
@@ -224,3 +227,43 @@ def test_connections_past_the_bound_are_closed_at_once(limited: Server) -> None:
         lambda: limited.post("/v1/predict", {"features": example_row()}).status_code == 200,
         what="the server answering again",
     )
+
+
+def _predict_request() -> bytes:
+    body = orjson.dumps({"features": example_row()})
+    return (
+        b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+    )
+
+
+def test_requests_pipelined_within_the_bound_are_all_answered(limited: Server) -> None:
+    with connect(limited) as sock:
+        sock.sendall(_predict_request() * 8)
+        sock.settimeout(5)
+        received = b""
+        while received.count(b"HTTP/1.1 200 ") < 8:
+            chunk = sock.recv(65536)
+            assert chunk, f"closed after {received.count(b'HTTP/1.1 200 ')} answers"
+            received += chunk
+
+
+def test_clients_pipelining_without_reading_are_closed_and_cost_no_memory(
+    limited: Server,
+) -> None:
+    """Each pipelined request costs uvicorn a queued cycle; without the bound, 10 clients
+    sending 5,000 each and reading nothing held about 150 MB."""
+    assert limited.client.get("/openapi.json").status_code == 200  # the FastAPI app is built
+    rss_before = rss_bytes(limited.process.pid)
+    requests = _predict_request() * 5000
+    for _ in range(10):
+        with connect(limited) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.settimeout(5)
+            # The server may close the connection while the requests are still going out.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                sock.sendall(requests)
+            assert read_until_closed(sock).count(b"HTTP/1.1 ") <= 9
+    assert rss_bytes(limited.process.pid) - rss_before < 16 * 1024 * 1024
+    assert limited.metric("nepse_http_refused_total", reason="too_many_pipelined") >= 10
+    assert limited.post("/v1/predict", {"features": example_row()}).status_code == 200

@@ -110,6 +110,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     max_connections: Annotated[int, Meta(ge=1, le=1_000_000)] = 1000
     """connections past this many open ones are closed at once (default 1000)"""
 
+    max_pipelined_requests: Annotated[int, Meta(ge=1, le=10_000)] = 32
+    """a connection that sends more than this many requests ahead of its answers is closed
+(default 32)"""
+
     connection_max_age_seconds: Annotated[float, Meta(ge=0, le=86_400)] = 15.0
     """a kept-alive connection older than this has its next answer sent with `connection: close`
     (default 15; 0: no limit), so clients behind a Service move to new pods, or to the other

@@ -11,6 +11,9 @@ connection:
 - a header timeout: from the connection's start, or from the first byte of a request on a
   kept-alive connection, the whole head must arrive within it, else the connection is closed;
 - a bound on open connections: past it a new connection is closed as soon as it is accepted;
+- a bound on requests sent ahead of their answers (HTTP pipelining): uvicorn queues each one,
+  a few KiB apiece, however many a client sends without reading; past the bound the
+  connection is closed;
 - a maximum age: a kept-alive connection older than it gets its next answer with
   `connection: close`, so a client behind a Service reconnects (to the new pods of a rollout,
   the new colour of a flip) instead of staying on one pod for ever;
@@ -53,6 +56,7 @@ class ConnectionLimits:
     max_headers: int
     header_timeout_seconds: float
     max_connections: int
+    max_pipelined: int = 32
     max_age_seconds: float = 0.0
     drain_idle_seconds: float = 2.0
 
@@ -253,6 +257,13 @@ def limited_protocol(
             self._head_since = None
             self._stop_head_timer()
             super().on_headers_complete()
+            if len(self.pipeline) > limits.max_pipelined:
+                self._refusal = (
+                    "too_many_pipelined",
+                    f"more than {limits.max_pipelined} requests sent ahead of their answers "
+                    "(NEPSE_MAX_PIPELINED_REQUESTS)",
+                )
+                raise _Refused  # stops the parser; data_received closes the connection
             if self.cycle is not None and (self._stopping or self._too_old()):
                 self.cycle.keep_alive = False
 

@@ -7,7 +7,8 @@ nepse_http_requests_total{route,method,status}     requests answered; route is o
                                                    is there at 0 from the start
 nepse_http_refused_total{reason}                   connections closed before a request was
                                                    read: header_too_large, too_many_headers,
-                                                   header_timeout, too_many_connections
+                                                   header_timeout, too_many_connections,
+                                                   too_many_pipelined
 nepse_http_request_duration_seconds{route,status}  time to answer (histogram)
 nepse_predictions_total{track,label}               predicted rows by class (label up/down)
 nepse_prediction_rows{route}                       rows per prediction request (histogram)
@@ -58,7 +59,13 @@ ROW_BUCKETS = (1, 2, 5, 10, 50, 100, 500, 1000, 5000, 10000, 100000)
 DIFF_BUCKETS = (1e-6, 1e-5, 1e-4, 1e-3, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 # Why a connection was closed before a request was read (http_protocol).
-REFUSED_REASONS = ("header_too_large", "too_many_headers", "header_timeout", "too_many_connections")
+REFUSED_REASONS = (
+    "header_too_large",
+    "too_many_headers",
+    "header_timeout",
+    "too_many_connections",
+    "too_many_pipelined",
+)
 CACHE_EVENTS = ("hit", "miss", "store", "bypass", "log_written", "log_dropped")
 METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
 # Statuses whose request counters start at 0 on the prediction routes (`start_at_zero`): a

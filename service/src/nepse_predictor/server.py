@@ -34,6 +34,7 @@ def uvicorn_config(settings: Settings) -> uvicorn.Config:
         max_headers=settings.max_headers,
         header_timeout_seconds=settings.header_timeout_seconds,
         max_connections=settings.max_connections,
+        max_pipelined=settings.max_pipelined_requests,
         max_age_seconds=settings.connection_max_age_seconds,
         drain_idle_seconds=settings.drain_idle_seconds,
     )
