@@ -25,7 +25,7 @@ from routerkit import HELM, Router
 
 from nepse_gitops.environments import load_environment, merged_values
 from testkit.gitrepos import GIT_ENV, commit_all, copy_repository, git
-from testkit.service import ServiceProcess
+from testkit.redis_server import RedisServer
 
 NEPSE_GITOPS = Path(sys.executable).parent / "nepse-gitops"
 IMAGE_TAG = "0.1.0"
@@ -43,7 +43,7 @@ GATE = {
     "errorRatio": {"max": 0.01, "maxIncrease": 0.005},
     # Both tracks' p99 counts as at least 150 ms: on a shared, busy machine one request of a
     # few dozen delayed past 100 ms puts a healthy track's p99 in the 0.1-0.25 s bucket of the
-    # latency histogram; the starved canary's requests wait up to half a second.
+    # latency histogram; the slow canary's requests wait up to half a second for its cache.
     "p99Seconds": {"max": 0.25, "maxRatio": 1.5, "ratioFloor": 0.15},
     "prometheus": {"trackLabel": "track", "window": "30s"},
 }
@@ -261,33 +261,30 @@ class Release:
         return git(self.repo, "show", "-s", "--format=%B", rev)
 
 
-def starve_cpu(backend: ServiceProcess, percent: float) -> Path:
-    """Put a running backend in a cgroup (v1 cpu controller, or v2) limited to ``percent`` of
-    one CPU, as a pod whose CPU limit is far too low: every request waits for CPU time."""
-    # A long period and (at 0.2%) the smallest quota the kernel takes, 1 ms: nearly every
-    # period's share is spent by the server's own work, so requests wait up to half a second.
-    period = 500_000
-    quota = max(1000, int(period * percent / 100))
-    v1 = Path("/sys/fs/cgroup/cpu")
-    if (v1 / "cpu.cfs_quota_us").exists():
-        group = v1 / f"nepse-autopilot-{backend.process.pid}"
-        group.mkdir(exist_ok=True)
-        (group / "cpu.cfs_period_us").write_text(str(period))
-        (group / "cpu.cfs_quota_us").write_text(str(quota))
-    else:
-        group = Path("/sys/fs/cgroup") / f"nepse-autopilot-{backend.process.pid}"
-        group.mkdir(exist_ok=True)
-        (group / "cpu.max").write_text(f"{quota} {period}")
-    (group / "cgroup.procs").write_text(str(backend.process.pid))
-    return group
+class StalledRedis:
+    """Stall a real Redis again and again (SIGSTOP for ``stalled`` seconds, SIGCONT for
+    ``running``), as a Redis blocked by slow commands or a fork of a large dataset: a service
+    whose cache it is waits for it on every request, up to ``stalled`` seconds."""
 
+    def __init__(self, redis: RedisServer, stalled: float = 0.5, running: float = 0.01) -> None:
+        self.redis = redis
+        self.stalled = stalled
+        self.running = running
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._stall, daemon=True)
 
-def release_cpu(backend: ServiceProcess, group: Path) -> None:
-    """Move the backend back to the root cgroup and remove the one ``starve_cpu`` made."""
-    (group.parent / "cgroup.procs").write_text(str(backend.process.pid))
-    for _ in range(50):
-        try:
-            group.rmdir()
-            return
-        except OSError:
-            time.sleep(0.1)
+    def __enter__(self) -> StalledRedis:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.redis.resume()
+
+    def _stall(self) -> None:
+        while not self._stop.is_set():
+            self.redis.pause()
+            self._stop.wait(self.stalled)
+            self.redis.resume()
+            self._stop.wait(self.running)

@@ -4,14 +4,16 @@ would, walks each release through its plan or rolls it back, and nothing else to
 Real parts only (autopilot_kit.py): a `nepse-predictor serve` process per track serving a real
 model (or a variant of one: testkit/model_variants.py), the chart's nginx router rendered from
 the environment after every commit, a real Prometheus scraping every process with the
-ServiceMonitor's labels, Redis for the shadow's pairing. Each scenario has its own namespace
-label, so the gate of one never sees another's series. Each test prints one line:
+ServiceMonitor's labels, Redis for the shadow's pairing (and a stalling one as the slow
+canary's cache). Each scenario has its own namespace label, so the gate of one never sees
+another's series. Each test prints one line:
 
     AUTOPILOT scenario=<name> result=<finished|rolled-back|waiting> commits=<N> seconds=<S>
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -23,12 +25,11 @@ from autopilot_kit import (
     CANARY_STEPS,
     Load,
     Release,
+    StalledRedis,
     make_repo,
     model_version,
-    release_cpu,
     run_gitops,
     slot,
-    starve_cpu,
 )
 from routerkit import SLOTS, Router, missing_tools
 
@@ -89,8 +90,16 @@ def redis(tmp_path_factory) -> Iterator[RedisServer]:
 
 
 @pytest.fixture(scope="module")
+def slow_cache(tmp_path_factory) -> Iterator[RedisServer]:
+    """The slow canary's cache, stalled while that scenario runs (StalledRedis)."""
+    server = RedisServer(tmp_path_factory.mktemp("autopilot-slow-cache"))
+    yield server
+    server.kill()
+
+
+@pytest.fixture(scope="module")
 def stack(
-    models, redis, tmp_path_factory
+    models, redis, slow_cache, tmp_path_factory
 ) -> Iterator[tuple[dict[str, ServiceProcess], Prometheus]]:
     """The scenarios' processes and one Prometheus scraping them, started together."""
     problems = missing_tools()
@@ -98,11 +107,13 @@ def stack(
         pytest.fail("\n".join(problems), pytrace=False)
     logs = tmp_path_factory.mktemp("autopilot-logs")
     paired = {"NEPSE_REDIS_URL": redis.url, "NEPSE_CACHE_TTL_SECONDS": "0"}
+    # Every request of the slow canary looks up its cache, and waits for it as long as it takes.
+    cached = {"NEPSE_REDIS_URL": slow_cache.url, "NEPSE_REDIS_TIMEOUT_MS": "2000"}
     plan = {
         "stable": ("stable", "v1", {}),
         "canary": ("canary", "v2", {}),
         "canary-erroring": ("canary", "erroring", {}),
-        "canary-slow": ("canary", "v2", {}),
+        "canary-slow": ("canary", "v2", cached),
         "stable-paired": ("stable", "v1", paired),
         "shadow-inverted": ("shadow", "inverted", paired),
         "shadow-same": ("shadow", "same", paired),
@@ -153,11 +164,6 @@ def _scrape_jobs(processes: dict[str, ServiceProcess]) -> list:
             )
             jobs.append(replace(job, name=f"{job.name}/{i}"))
     return jobs
-
-
-@pytest.fixture
-def processes(stack) -> dict[str, ServiceProcess]:
-    return stack[0]
 
 
 @pytest.fixture
@@ -255,29 +261,28 @@ def test_autopilot_healthy_canary_walks_every_step_to_finish(release_in, models,
     [("erroring", "error ratio"), ("slow", "p99")],
 )
 def test_autopilot_bad_canary_is_rolled_back_and_quarantined(
-    release_in, models, processes, request, scenario: str, check: str
+    release_in, models, slow_cache, request, scenario: str, check: str
 ):
     release, load = release_in(scenario, "prod", {"stable": "v1"})
     candidate = "erroring" if scenario == "erroring" else "v2"
     _promote(release, models, candidate)
     release.mark_start()
     release.deploy()
-    group = starve_cpu(processes["canary-slow"], 0.5) if scenario == "slow" else None
-    load.start()
-    began = time.monotonic()
-    try:
-        outcome = release.drive(until=("rolled-back", "finished"), timeout=60)
-    finally:
-        load.stop()
-        if group is not None:
-            release_cpu(processes["canary-slow"], group)
+    stall = StalledRedis(slow_cache) if scenario == "slow" else contextlib.nullcontext()
+    with stall:
+        load.start()
+        began = time.monotonic()
+        try:
+            outcome = release.drive(until=("rolled-back", "finished"), timeout=60)
+        finally:
+            load.stop()
 
     _report(request, scenario, release, outcome, began)
     assert outcome["result"] == "rolled-back", release.outcomes[-3:]
     version = model_version(models[candidate])
     subjects = release.commits()
     assert subjects[0] == "step(prod): canary weight 0 -> 5"
-    # The starved canary may pass its first small step; it never reaches finish.
+    # The slow canary may pass its first small step; it never reaches finish.
     assert subjects[-2].startswith("rollback(prod): revert the release in flight (")
     assert subjects[-1] == f"quarantine: modelVersion {version}"
     rollback_message = release.message("HEAD~1")
