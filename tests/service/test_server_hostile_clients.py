@@ -252,7 +252,9 @@ def test_clients_pipelining_without_reading_are_closed_and_cost_no_memory(
     limited: Server,
 ) -> None:
     """Each pipelined request costs uvicorn a queued cycle; without the bound, 10 clients
-    sending 5,000 each and reading nothing held about 150 MB."""
+    sending 5,000 each and reading nothing held about 150 MB. Answers leave while the
+    connection's buffers take them; once they are full the requests queue, and past the bound
+    the connection is closed, long before the 5,000 are answered."""
     assert limited.client.get("/openapi.json").status_code == 200  # the FastAPI app is built
     rss_before = rss_bytes(limited.process.pid)
     requests = _predict_request() * 5000
@@ -263,7 +265,7 @@ def test_clients_pipelining_without_reading_are_closed_and_cost_no_memory(
             # The server may close the connection while the requests are still going out.
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 sock.sendall(requests)
-            assert read_until_closed(sock).count(b"HTTP/1.1 ") <= 9
+            assert read_until_closed(sock).count(b"HTTP/1.1 ") < 1000
     assert rss_bytes(limited.process.pid) - rss_before < 16 * 1024 * 1024
     assert limited.metric("nepse_http_refused_total", reason="too_many_pipelined") >= 10
     assert limited.post("/v1/predict", {"features": example_row()}).status_code == 200

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import socket
 import struct
+import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import orjson
 import pytest
-from serving_kit import Server, example_row
+from serving_kit import Server, example_row, wait_until
 
 BODY = orjson.dumps({"features": example_row()})
 # struct tcp_info (linux/tcp.h): tcpi_data_segs_in, the segments received that carried data.
@@ -24,8 +27,12 @@ def _request(path: bytes, body: bytes = BODY, extra: bytes = b"") -> bytes:
 
 
 class Connection:
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    def __init__(self, port: int, receive_buffer: int | None = None) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if receive_buffer is not None:  # set before connecting, so the window is small
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+        self.sock.settimeout(10)
+        self.sock.connect(("127.0.0.1", port))
         self.buffer = b""
 
     def data_segments_in(self) -> int:
@@ -112,3 +119,52 @@ def test_pipelined_requests_are_answered_in_order(server: Server) -> None:
     conn.sock.sendall(b"".join(_request(path) for path in paths))
     statuses = [conn.answer()[0].split(b" ")[1] for _ in paths]
     assert statuses == [b"200", b"404", b"200", b"404"]
+
+
+@pytest.fixture(scope="module")
+def patient(trained_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server that lets a client send many requests ahead of their answers."""
+    log_dir = tmp_path_factory.mktemp("patient")
+    server = Server(trained_model, log_dir / "server.log", {"NEPSE_MAX_PIPELINED_REQUESTS": "1000"})
+    yield server
+    server.stop()
+
+
+def send_queue_bytes(server_port: int, client_port: int) -> int:
+    """Bytes the server's end of a loopback connection holds unsent (/proc/net/tcp)."""
+    local, remote = f"0100007F:{server_port:04X}", f"0100007F:{client_port:04X}"
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1] == local and fields[2] == remote:
+            return int(fields[4].split(":")[0], 16)
+    raise AssertionError(f"no connection {local} -> {remote} in /proc/net/tcp")
+
+
+def test_answers_that_wait_for_a_slow_reader_arrive_whole_and_in_order(patient: Server) -> None:
+    """Answers are written as their requests are read; once a client that reads nothing has
+    filled its connection's buffers, the next answer waits for it (in a task) and the requests
+    behind it queue. When the client reads, every answer arrives, whole and in order."""
+    count = 300  # their answers, /metrics pages of about 30 KB, are more than the buffers take
+    conn = Connection(patient.port, receive_buffer=4096)
+    client_port = conn.sock.getsockname()[1]
+    conn.sock.sendall(
+        b"".join(
+            b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Request-Id: slow-%d\r\n\r\n" % index
+            for index in range(count)
+        )
+    )
+    queued = [0]
+
+    def buffers_full() -> bool:  # the queue has stopped growing: the server waits
+        before = queued[0]
+        time.sleep(0.3)
+        queued[0] = send_queue_bytes(patient.port, client_port)
+        return queued[0] > 1024 * 1024 and queued[0] == before
+
+    wait_until(buffers_full, timeout=30, what="the connection's buffers to fill")
+    for index in range(count):
+        head, body = conn.answer()
+        assert head.startswith(b"HTTP/1.1 200 "), head
+        assert b"x-request-id: slow-%d\r\n" % index in head
+        assert body.endswith(b"\n") and b"nepse_http_requests_total" in body
+    assert patient.post("/v1/predict", {"features": example_row()}).status_code == 200

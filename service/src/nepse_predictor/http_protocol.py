@@ -17,13 +17,13 @@ connection:
 - a maximum age: a kept-alive connection older than it gets its next answer with
   `connection: close`, so a client behind a Service reconnects (to the new pods of a rollout,
   the new colour of a flip) instead of staying on one pod for ever;
-- answers sent together: uvicorn writes each response's head and body with a send() call
-  each, as each request finishes. Here what is written to a connection is gathered and sent
-  in one call (`ConnectionWriter`): a response the middleware writes leaves at once when no
-  other request is being answered, else, like everything else, when the event loop's turn
-  is over, with the other answers of that turn. Head and body leave in one packet, and under
-  load a turn's answers leave together, so clients are woken once per turn rather than once
-  per write: throughput and tail latency both improve (README's serving numbers);
+- answers sent together (`connection_writer`): each response's head and body in one write,
+  and under load the answers of one event-loop turn together at its end;
+- answers inline: a request whose answer waits for nothing but its body (a prediction or a
+  probe without Redis, `ServingMiddleware.answers_inline`) is answered in the callback that
+  read it, as soon as its body is in, instead of in a task of its own that the loop schedules
+  for its next turn; one that does have to wait (a client that does not read its answers)
+  goes on in a task from there;
 - a graceful stop that never races a client: uvicorn closes a connection between requests at
   once, while its client may be sending the next one; here that next request is answered with
   `connection: close`, and only a connection that stays idle is closed, after a short while.
@@ -35,7 +35,7 @@ the protocol marks a request whose whole body arrived before the application rea
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sized
+from collections.abc import Callable, Coroutine, Generator
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -43,11 +43,10 @@ import httptools
 import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from nepse_predictor.connection_writer import AnswerTurn, ConnectionWriter
 from nepse_predictor.paths import BODY_RECEIVED_KEY, WRITER_KEY
 
 _STATUS_431 = b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
-# Gathered writes to one connection past this size leave at once, not at the turn's end.
-FLUSH_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -78,89 +77,43 @@ def _refusal(status_line: bytes, message: str) -> bytes:
     )
 
 
-class ConnectionWriter:
-    """A connection's transport whose writes are gathered and sent in one call: when the
-    event loop's turn is over, or, for the writes of one response announced by
-    `hold_for(writes)`, as soon as the last of them is made if no other request is being
-    answered (nothing would join it). Past FLUSH_BYTES what is gathered leaves at once. Every
-    write to the connection goes through it, in order; closing it sends what waits first."""
+class _Started:
+    """A coroutine started outside a task and stopped at `awaited`: awaiting this goes on with
+    it, passing on what the awaiting task sends or throws in, as `yield from` does."""
 
-    __slots__ = ("_held", "_loop", "_pending", "_queued", "_size", "_tasks", "_transport")
+    __slots__ = ("_awaited", "_coroutine")
 
-    def __init__(
-        self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop, tasks: Sized
-    ) -> None:
-        self._transport = transport
-        self._loop = loop
-        self._tasks = tasks  # the server's requests being answered
-        self._pending: list[bytes] = []
-        self._size = 0
-        self._held = 0
-        self._queued = False
+    def __init__(self, coroutine: Coroutine[Any, Any, None], awaited: Any) -> None:
+        self._coroutine = coroutine
+        self._awaited = awaited
 
-    def write(self, data: bytes) -> None:
-        self._pending.append(data)
-        self._size += len(data)
-        held = self._held
-        if held:
-            self._held = held - 1
-        if self._size > FLUSH_BYTES:
-            self.flush()
-        elif held == 1:  # the response's last write
-            self._send_response()
-        elif not held:
-            self._send_at_turn_end()
-
-    def hold_for(self, writes: int) -> None:
-        """The next ``writes`` writes are one response (uvicorn writes a head, then a body)."""
-        self._held = writes
-
-    def release(self) -> None:
-        """After the response: sends what a response cut short left."""
-        if self._held:
-            self._held = 0
-            if self._pending:
-                self._send_response()
-
-    def _send_response(self) -> None:
-        if len(self._tasks) <= 1:  # only this response's own request
-            self.flush()
-        else:
-            self._send_at_turn_end()
-
-    def _send_at_turn_end(self) -> None:
-        # The loop runs the flushes queued in a turn, in order, at the start of its next turn,
-        # before it answers the requests read in between: a turn's answers leave together.
-        if not self._queued:
-            self._queued = True
-            self._loop.call_soon(self.flush)
-
-    def flush(self) -> None:
-        self._queued = False
-        pending = self._pending
-        if not pending:
+    def __await__(self) -> Generator[Any, Any, None]:
+        coroutine, awaited = self._coroutine, self._awaited
+        try:
+            while True:
+                try:
+                    sent = yield awaited
+                except BaseException as exc:
+                    awaited = coroutine.throw(exc)
+                else:
+                    awaited = coroutine.send(sent)
+        except StopIteration:
             return
-        self._pending = []
-        self._size = 0
-        if not self._transport.is_closing():
-            self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
 
-    def is_closing(self) -> bool:
-        return self._transport.is_closing()
 
-    def close(self) -> None:
-        self.flush()
-        self._transport.close()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._transport, name)
+async def _go_on(started: _Started) -> None:
+    await started
 
 
 def limited_protocol(
-    limits: ConnectionLimits, refused: Callable[[str], None]
+    limits: ConnectionLimits,
+    refused: Callable[[str], None],
+    answers_inline: Callable[[Any], bool],
 ) -> type[HttpToolsProtocol]:
     """The protocol class for `uvicorn.Config(http=...)`; `refused(reason)` counts refusals,
-    with `reason` one of `metrics.REFUSED_REASONS`."""
+    with `reason` one of `metrics.REFUSED_REASONS`; `answers_inline(scope)` says whether the
+    application answers a request without waiting for anything but its body."""
+    turn = AnswerTurn()
 
     class LimitedHttpToolsProtocol(HttpToolsProtocol):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -175,6 +128,9 @@ def limited_protocol(
             self._opened_at = 0.0
             self._stopping = False
             self._writer: ConnectionWriter | None = None
+            self._parsing = False
+            # A request to answer inline once its body is in: (cycle, app).
+            self._inline: tuple[Any, Any] | None = None
 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             # A TCP server's transport is a stream transport, though uvloop's do not derive
@@ -187,7 +143,7 @@ def limited_protocol(
             super().connection_made(stream)
             # Every write to this connection from here on, the protocol's and each
             # request's, goes through one writer, so their order is kept.
-            self._writer = ConnectionWriter(stream, self.loop, self.tasks)
+            self._writer = ConnectionWriter(stream, self.loop, self.tasks, turn)
             self.transport = cast(asyncio.Transport, self._writer)
             self._opened_at = self.loop.time()
             self._start_head_timer()
@@ -204,9 +160,12 @@ def limited_protocol(
                 if self._head_timer is None and self._head_since is None:
                     self._head_since = self.loop.time()
                 self._head_bytes += len(data)
+            self._parsing = True
             try:
                 self.parser.feed_data(data)
             except httptools.HttpParserError:
+                self._parsing = False
+                self._inline = None
                 if self._refusal is not None:
                     self._refuse(*self._refusal)
                 else:
@@ -214,11 +173,16 @@ def limited_protocol(
                     self.send_400_response("Invalid HTTP request received.")
                 return
             except httptools.HttpParserUpgrade:
+                self._parsing = False
                 if self._should_upgrade():
                     self.handle_websocket_upgrade()
                 else:
                     self._unsupported_upgrade_warning()
                 return
+            self._parsing = False
+            if self._inline is not None:  # its body is still coming: a task waits for it
+                unread, self._inline = self._inline, None
+                super()._start_asgi_task(*unread)
             if self._in_head and self._head_bytes > limits.max_header_bytes:
                 self._refuse(
                     "header_too_large",
@@ -267,6 +231,14 @@ def limited_protocol(
             if self.cycle is not None and (self._stopping or self._too_old()):
                 self.cycle.keep_alive = False
 
+        def _start_asgi_task(self, cycle: Any, app: Any) -> None:
+            # A request read now, whose answer waits for nothing, is answered as soon as its
+            # body is in, in this callback: no task to create and schedule.
+            if self._parsing and answers_inline(cycle.scope):
+                self._inline = (cycle, app)
+            else:
+                super()._start_asgi_task(cycle, app)
+
         def on_message_complete(self) -> None:
             super().on_message_complete()
             # The whole body is in hand before the application reads it: no need to time it.
@@ -276,6 +248,22 @@ def limited_protocol(
             # with its first byte (until then uvicorn's keep-alive timeout applies).
             self._in_head = True
             self._head_bytes = 0
+            if self._inline is not None:
+                cycle, app = self._inline
+                self._inline = None
+                self._answer_inline(cycle.run_asgi(app))
+
+        def _answer_inline(self, answer: Coroutine[Any, Any, None]) -> None:
+            """Runs `answer` up to its end or its first wait; a task continues it from there
+            (writing to a client that does not read, say), counted in `tasks` as uvicorn's
+            are."""
+            try:
+                awaited = answer.send(None)
+            except StopIteration:
+                return
+            task = self.loop.create_task(_go_on(_Started(answer, awaited)))
+            task.add_done_callback(self.tasks.discard)
+            self.tasks.add(task)
 
         def shutdown(self) -> None:
             self._stopping = True

@@ -30,7 +30,7 @@ import orjson
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-    from nepse_predictor.http_protocol import ConnectionWriter
+    from nepse_predictor.connection_writer import ConnectionWriter
 
 from nepse_predictor.artifacts import MODEL_NAME
 from nepse_predictor.handlers import oip, probes
@@ -76,6 +76,7 @@ log = logging.getLogger("nepse_predictor.server")
 
 _SANE_ID = re.compile(rb"[A-Za-z0-9._:@/+=-]{1,128}")
 _BODY_METHODS = frozenset(("POST", "PUT", "PATCH"))
+_BODY_HEADERS = frozenset((b"content-length", b"transfer-encoding"))
 _JSON = (b"content-type", b"application/json")
 
 # path -> (route label, handler), POST only.
@@ -152,6 +153,22 @@ class ServingMiddleware:
         self.app = app
         self.state = state
         self.routes = routes
+
+    def answers_inline(self, scope: Scope) -> bool:
+        """Whether this layer answers the request without waiting for anything but its body
+        (`http_protocol` then answers it inline): a prediction, or a probe without a body,
+        unless the prediction cache is on (its lookups wait for Redis)."""
+        sink = self.state.sink
+        if sink is not None and sink.cache_enabled:
+            return False
+        method = scope["method"]
+        if method == "POST":
+            return scope["path"] in FAST_ROUTES
+        return (
+            method == "GET"
+            and scope["path"] in PROBES
+            and not any(name in _BODY_HEADERS for name, _ in scope["headers"])
+        )
 
     async def _body(
         self, receive: Receive, declared: int | None, encoding: bytes | None, received: bool

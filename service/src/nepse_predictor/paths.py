@@ -58,6 +58,6 @@ FIELDS_KEY = "nepse.log_fields"
 HEADER_LENGTH_KEY = "nepse.inference_header_length"
 # Set by http_protocol once the request's whole body has arrived.
 BODY_RECEIVED_KEY = "nepse.body_received"
-# Set by http_protocol: the connection's writer (`http_protocol.ConnectionWriter`); a response
-# written between its hold_for() and release() leaves in one send.
+# Set by http_protocol: the connection's writer (`connection_writer.ConnectionWriter`); a
+# response written between its hold_for() and release() leaves in one send.
 WRITER_KEY = "nepse.writer"

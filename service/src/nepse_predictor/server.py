@@ -49,7 +49,7 @@ def uvicorn_config(settings: Settings) -> uvicorn.Config:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http=limited_protocol(limits, app.state.metrics.count_refused),
+        http=limited_protocol(limits, app.state.metrics.count_refused, app.serving.answers_inline),
         ws="none",
         proxy_headers=False,  # nothing here reads the client address
         lifespan="on",
