@@ -1,4 +1,5 @@
-"""Serving benchmark: the same trained model served four ways on this machine, in one run.
+"""Serving benchmark: the same trained model served three ways on this machine, beside two
+floors that serve no model, in one run.
 
     .venv/bin/python bench/run.py            (make bench; --help for the options)
 
@@ -13,6 +14,9 @@ The servers, each a single process pinned to CPU 0 (wrk is pinned to CPU 1; all 
             setting on one CPU (the default of 1 adds a hop to a worker process)
   hello     bench/apps/hello_app.py: FastAPI reading the body and answering a constant, the
             framework floor
+  loop      bench/apps/loop_floor.py: uvloop and httptools answering the same constant, no
+            framework: the host's floor, whose c=16 p99 is what the host itself adds to any
+            server's tail (printed beside the p99 goal)
 
 None of them writes an access log. The model is trained once into a temporary folder. Every
 server gets the same bytes from wrk (bench/wrk/oip_post.lua) on
@@ -92,7 +96,7 @@ from serving.workload import prepare_workload
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="bench/run.py",
-        description="Serve one trained model four ways and compare them under wrk.",
+        description="Serve one trained model three ways beside two floors; compare them under wrk.",
     )
     parser.add_argument(
         "--duration", type=float, default=10.0, help="seconds per measured wrk run (default 10)"

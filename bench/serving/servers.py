@@ -58,6 +58,13 @@ def server_specs(work: Path, workload: Workload, mlserver: Path | None) -> dict[
         "hello": ServerSpec(
             "hello", [uvicorn, "hello_app:app", *uvicorn_args], base_env, REPO, None
         ),
+        "loop": ServerSpec(
+            "loop",
+            [str(VENV_BIN / "python"), str(BENCH / "apps" / "loop_floor.py"), "--port", "{port}"],
+            base_env,
+            REPO,
+            None,
+        ),
     }
     if mlserver is not None:
         repository = work / "mlserver"

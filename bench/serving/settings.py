@@ -28,12 +28,13 @@ READY_POLL_SECONDS = 0.005
 READY_TIMEOUT_SECONDS = 90.0
 LOG_TAIL_LINES = 40
 
-SERVER_ORDER = ("ours", "naive", "mlserver", "hello")
+SERVER_ORDER = ("ours", "naive", "mlserver", "hello", "loop")
 LABELS = {
     "ours": "nepse-predictor",
     "naive": "naive joblib",
     "mlserver": "MLServer",
     "hello": "hello (floor)",
+    "loop": "uvloop alone",
 }
 # Goals, each a ratio to a server measured in the same run.
 GOAL_SPEEDUP = 5.0  # single-row req/s, to MLServer's
