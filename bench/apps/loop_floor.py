@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from typing import cast
 
 import httptools
 import uvloop
@@ -28,7 +29,7 @@ RESPONSE = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length
 
 class ConstantAnswer(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)
         self.parser = httptools.HttpRequestParser(self)
 
     def data_received(self, data: bytes) -> None:
@@ -38,7 +39,7 @@ class ConstantAnswer(asyncio.Protocol):
             self.transport.close()
 
     def on_message_complete(self) -> None:
-        self.transport.write(RESPONSE)  # type: ignore[attr-defined]
+        self.transport.write(RESPONSE)
 
 
 async def serve(host: str, port: int) -> None:
