@@ -21,11 +21,10 @@ class AnswerTurn:
     """Whether an answer has already left in the event loop's current turn (one per server;
     its connections share it)."""
 
-    __slots__ = ("_answered", "_loop")
+    __slots__ = ("_answered",)
 
     def __init__(self) -> None:
         self._answered = False
-        self._loop: asyncio.AbstractEventLoop | None = None
 
     def first(self, loop: asyncio.AbstractEventLoop) -> bool:
         """True for the turn's first answer; the turn is over when the loop next runs its

@@ -164,8 +164,7 @@ def limited_protocol(
             try:
                 self.parser.feed_data(data)
             except httptools.HttpParserError:
-                self._parsing = False
-                self._inline = None
+                self._inline = None  # the connection is refused or answered 400 and closed
                 if self._refusal is not None:
                     self._refuse(*self._refusal)
                 else:
@@ -173,16 +172,16 @@ def limited_protocol(
                     self.send_400_response("Invalid HTTP request received.")
                 return
             except httptools.HttpParserUpgrade:
-                self._parsing = False
                 if self._should_upgrade():
                     self.handle_websocket_upgrade()
                 else:
                     self._unsupported_upgrade_warning()
                 return
-            self._parsing = False
-            if self._inline is not None:  # its body is still coming: a task waits for it
-                unread, self._inline = self._inline, None
-                super()._start_asgi_task(*unread)
+            finally:
+                self._parsing = False
+                if self._inline is not None:  # its body is still coming: a task waits for it
+                    unread, self._inline = self._inline, None
+                    super()._start_asgi_task(*unread)
             if self._in_head and self._head_bytes > limits.max_header_bytes:
                 self._refuse(
                     "header_too_large",
