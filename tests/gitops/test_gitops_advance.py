@@ -22,8 +22,19 @@ from testkit.prometheus import Prometheus, scraped_canary, service_monitor_job
 UNREACHABLE = "http://127.0.0.1:9"
 
 
-def _promote_canary(nepse_gitops, repo: Path) -> None:
-    result = nepse_gitops(repo, "promote", "--from", "staging", "--to", "prod", "--no-branch")
+def _promote_canary(nepse_gitops, repo: Path, seconds_ago: int = 0) -> None:
+    """Promote staging's version to prod as a canary, committed ``seconds_ago``: the gate judges
+    a step's own window, so a step younger than a scrape may find no sample yet and wait."""
+    args = ("promote", "--from", "staging", "--to", "prod", "--no-branch")
+    if seconds_ago:
+        committed = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - seconds_ago))
+        os.environ["GIT_COMMITTER_DATE"] = committed
+        try:
+            result = nepse_gitops(repo, *args)
+        finally:
+            del os.environ["GIT_COMMITTER_DATE"]
+    else:
+        result = nepse_gitops(repo, *args)
     assert result.code == 0, result.err
 
 
@@ -166,7 +177,7 @@ def test_a_run_whose_push_loses_the_race_drops_its_commit(
     """Both runners decide from the same tip; the other one's push lands first (simulated by a
     pre-push hook that pushes from runner b), so this run's push is refused."""
     remote, a, b = two_clones
-    _promote_canary(nepse_gitops, a)
+    _promote_canary(nepse_gitops, a, seconds_ago=30)
     git(a, "push", "--quiet", "origin", "main")
     git(b, "pull", "--quiet", "origin", "main")
     git(b, "commit", "--quiet", "--allow-empty", "-m", "Another runner's step")
@@ -194,7 +205,7 @@ def test_a_run_whose_push_loses_the_race_drops_its_commit(
 def test_dry_run_prints_the_move_and_commits_nothing(
     repo: Path, nepse_gitops, canary_prometheus: str
 ) -> None:
-    _promote_canary(nepse_gitops, repo)
+    _promote_canary(nepse_gitops, repo, seconds_ago=30)
     before = snapshot(repo)
 
     code, outcome = _advance_json(
@@ -214,7 +225,7 @@ def test_dry_run_prints_the_move_and_commits_nothing(
 def test_the_first_step_commit_records_the_step_and_the_verdict(
     repo: Path, nepse_gitops, canary_prometheus: str
 ) -> None:
-    _promote_canary(nepse_gitops, repo)
+    _promote_canary(nepse_gitops, repo, seconds_ago=30)
     code, outcome = _advance_json(nepse_gitops, repo, "--prometheus", canary_prometheus)
     assert (code, outcome["result"]) == (0, "advanced")
     assert log_subjects(repo)[0] == "step(prod): canary weight 0 -> 5"
