@@ -5,7 +5,9 @@
 # spawn NAME [--netns NS] CMD...  CMD in the background in its own session (inside network
 #                                 namespace NS), output in $LOGS/NAME.log, PID in
 #                                 $PIDS/NAME.pid. Neither setsid (the shell is not a group
-#                                 leader) nor nsenter forks, so the recorded PID is CMD's own.
+#                                 leader) nor nsenter forks, so the recorded PID is CMD's own;
+#                                 it returns once that PID runs CMD (or has already exited),
+#                                 so live_pid is true from then on while CMD lives.
 # live_pid NAME                   the recorded PID while it is still the process we started
 # stop NAME...                    SIGTERM to each live recorded process, SIGKILL after 10 s
 # wait_until SECONDS CMD...       polls CMD every 0.25 s until it succeeds
@@ -20,7 +22,16 @@ spawn() {
   local enter=()
   if [[ $1 == --netns ]]; then enter=(nsenter "--net=/run/netns/$2"); shift 2; fi
   setsid "${enter[@]}" "$@" >"$LOGS/$name.log" 2>&1 </dev/null &
-  echo "$! $1" >"$PIDS/$name.pid"
+  local pid=$! want now
+  echo "$pid $1" >"$PIDS/$name.pid"
+  # Until the child execs CMD, /proc/PID/exe is this shell (then setsid, then nsenter); a
+  # child that has exited (or is a zombie) has no exe to read.
+  want=$(readlink -f "$1")
+  for _ in $(seq 200); do
+    now=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 0
+    [[ $now == "$want" ]] && return 0
+    sleep 0.05
+  done
 }
 
 live_pid() {
