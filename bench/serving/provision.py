@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -37,9 +38,11 @@ def compile_sources() -> None:
 
 
 def ensure_mlserver_venv() -> Path:
-    """.tools/bench/mlserver-venv with the pinned lock; rebuilt only when the lock changes."""
+    """.tools/bench/mlserver-venv with the pinned lock, on the interpreter the service runs on
+    (a comparison on two interpreters would measure them); rebuilt when either changes."""
     lock = MLSERVER_REQUIREMENTS.read_bytes()
-    digest = hashlib.sha256(lock + b"\n--no-deps --compile-bytecode").hexdigest()
+    interpreter = f"{os.path.realpath(sys._base_executable)} {sys.version}".encode()
+    digest = hashlib.sha256(lock + b"\n--no-deps --compile-bytecode\n" + interpreter).hexdigest()
     stamp = MLSERVER_VENV / ".requirements.sha256"
     mlserver = MLSERVER_VENV / "bin" / "mlserver"
     if mlserver.is_file() and stamp.is_file() and stamp.read_text().strip() == digest:
