@@ -11,6 +11,9 @@ PYTEST := $(WITH_TOOLS) $(BIN)/pytest
 HOST ?= 127.0.0.1
 PORT ?= 8000
 MODELS ?= models
+# A tier run on its own installs the tools first (seconds when present); `make test` installs
+# them once and runs its tiers with TIERS_NEED=setup.
+TIERS_NEED ?= tools
 
 .PHONY: help setup tools run train test lint test-unit test-chart test-router test-container \
 	test-e2e test-traffic test-argocd test-real-node bench image cluster-up cluster-down real-cluster-up \
@@ -35,7 +38,7 @@ train: setup ## train a new model version on the bundled synthetic sample into $
 	$(BIN)/nepse-predictor train --out $(MODELS)
 
 test: tools ## run every test tier (installs what it needs first)
-	@started=$$SECONDS; \
+	@started=$$SECONDS; export TIERS_NEED=setup; \
 	for tier in lint test-unit test-chart test-container; do \
 	  echo "==> make $$tier"; $(MAKE) --no-print-directory $$tier; \
 	done; \
@@ -43,7 +46,7 @@ test: tools ## run every test tier (installs what it needs first)
 	echo "==> make test-real-node"; $(MAKE) --no-print-directory test-real-node; \
 	echo "==> all tiers passed in $$((SECONDS - started)) s"
 
-lint: setup ## ruff, yamllint, hadolint, actionlint, shellcheck; kube-score and checkov on the chart
+lint: $(TIERS_NEED) ## ruff, yamllint, hadolint, actionlint, shellcheck; kube-score and checkov on the chart
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -53,28 +56,28 @@ lint: setup ## ruff, yamllint, hadolint, actionlint, shellcheck; kube-score and 
 	shellcheck scripts/*.sh scripts/lib/*.sh scripts/cluster/*.sh scripts/container/*.sh scripts/real-cluster/*.sh scripts/argocd/*.sh .ci/run
 	$(WITH_TOOLS) $(BIN)/python scripts/chart_policy.py
 
-test-unit: setup ## service, gitops and tooling tests (real uvicorn, redis-server, git, helm)
+test-unit: $(TIERS_NEED) ## service, gitops and tooling tests (real uvicorn, redis-server, git, helm)
 	$(PYTEST) --numprocesses auto --maxprocesses 4 tests/service tests/gitops tests/tooling
 
-test-chart: setup ## helm-unittest under Helm 3 and 4, ct lint, kubeconform, chart README check
+test-chart: $(TIERS_NEED) ## helm-unittest under Helm 3 and 4, ct lint, kubeconform, chart README check
 	$(PYTEST) --numprocesses auto --maxprocesses 4 tests/chart
 
-test-router: setup ## the chart's nginx router in front of real services; releases driven by `advance` with a real Prometheus
+test-router: $(TIERS_NEED) ## the chart's nginx router in front of real services; releases driven by `advance` with a real Prometheus
 	$(PYTEST) tests/router
 
-test-container: setup ## build and run the image with podman; compose through podman's socket
+test-container: $(TIERS_NEED) ## build and run the image with podman; compose through podman's socket
 	$(PYTEST) tests/container
 
-test-e2e: setup ## helm install/upgrade/rollback against a local control plane
+test-e2e: $(TIERS_NEED) ## helm install/upgrade/rollback against a local control plane
 	$(PYTEST) tests/e2e
 
-test-traffic: setup ## real pods on a real node: every release pattern under a request loop
+test-traffic: $(TIERS_NEED) ## real pods on a real node: every release pattern under a request loop
 	$(PYTEST) tests/traffic
 
-test-argocd: setup ## a real Argo CD syncing the environments onto the real node: every release by git
+test-argocd: $(TIERS_NEED) ## a real Argo CD syncing the environments onto the real node: every release by git
 	$(PYTEST) tests/argocd
 
-test-real-node: setup ## test-traffic and test-argocd in one session, on one real node (what make test runs)
+test-real-node: $(TIERS_NEED) ## test-traffic and test-argocd in one session, on one real node (what make test runs)
 	$(PYTEST) tests/traffic tests/argocd
 
 bench: setup ## benchmarks; each result printed as a ratio to a baseline measured in the same run
