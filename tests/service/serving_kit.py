@@ -20,6 +20,8 @@ from nepse_predictor.sample_data import generate
 from testkit.net import free_port, wait_for_http
 from testkit.redis_server import RedisServer as RedisServer  # the server tests import it here
 
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
 
 def example_row(shift: float = 0.0) -> dict[str, float]:
     """A plausible feature row (named), shifted to vary it."""
@@ -144,6 +146,29 @@ class Server:
             self.client.close()
         self._log.close()
         return self.process.returncode
+
+
+def children_of(pid: int) -> list[int]:
+    """The processes whose parent is `pid`, read from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if parent == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of one process so far, 0 once it has gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import orjson
-from serving_kit import example_row, wait_until
+from serving_kit import children_of, example_row, wait_until
 
 
 def test_sigterm_lets_an_in_flight_request_finish(start_server, trained_model) -> None:
@@ -47,19 +47,6 @@ def test_sigterm_on_an_idle_server_exits_promptly_and_cleanly(start_server, trai
     started = time.monotonic()
     assert server.stop(signal.SIGTERM) == 0
     assert time.monotonic() - started < 5
-
-
-def children_of(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(stat[1]) == pid:
-                found.append(int(entry.name))
-    return found
 
 
 def test_large_bodies_are_parsed_in_a_worker_that_ends_with_the_server(
