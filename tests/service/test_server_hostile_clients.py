@@ -145,6 +145,32 @@ def test_an_oversized_unfinished_header_gets_431_without_buffering_it(limited: S
     assert limited.client.get("/health").status_code == 200
 
 
+def head_of_size(size: int) -> bytes:
+    """A complete GET /health head of exactly `size` bytes."""
+    start, end = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Pad: ", b"\r\n\r\n"
+    return start + b"a" * (size - len(start) - len(end)) + end
+
+
+@pytest.mark.parametrize("pieces", [1, 3], ids=["in-one-write", "in-three-writes"])
+def test_a_complete_head_over_the_limit_gets_431(limited: Server, pieces: int) -> None:
+    head = head_of_size(LIMITS["max_header_bytes"] + 200)
+    step = -(-len(head) // pieces)
+    with connect(limited) as sock:
+        for offset in range(0, len(head), step):
+            sock.sendall(head[offset : offset + step])
+            time.sleep(0.05)  # each piece its own read
+        answer = read_until_closed(sock)
+    assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
+    assert b"NEPSE_MAX_HEADER_BYTES" in answer
+
+
+def test_a_head_within_the_limit_is_answered(limited: Server) -> None:
+    with connect(limited) as sock:
+        sock.sendall(head_of_size(LIMITS["max_header_bytes"] - 200))
+        answer = sock.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
+
+
 def test_too_many_header_fields_get_431(limited: Server) -> None:
     fields = "".join(f"X-F{i}: {i}\r\n" for i in range(60))
     with connect(limited) as sock:

@@ -6,8 +6,10 @@ finishes its headers is held, and its bytes buffered, forever. This protocol add
 connection:
 
 - a cap on the request head's size (request line and headers) and on the number of header
-  fields: past either the client gets 431 and the connection is closed, before the parser has
-  buffered more than one read beyond the cap;
+  fields: past either the client gets 431 and the connection is closed. A head still coming is
+  measured in the bytes read for it, so the parser never buffers more than one read beyond the
+  cap; a head that came whole in fewer reads is measured in what the parser made of it (the
+  target and every field), so its size is checked however it was split;
 - a header timeout: from the connection's start, or from the first byte of a request on a
   kept-alive connection, the whole head must arrive within it, else the connection is closed;
 - a bound on open connections: past it a new connection is closed as soon as it is accepted;
@@ -47,6 +49,8 @@ from nepse_predictor.connection_writer import AnswerTurn, ConnectionWriter
 from nepse_predictor.paths import BODY_RECEIVED_KEY, WRITER_KEY
 
 _STATUS_431 = b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+# A request line's bytes besides its target, counted towards the head's size.
+_REQUEST_LINE_FRAME = len(b"GET  HTTP/1.1\r\n")
 
 
 @dataclass(frozen=True)
@@ -114,6 +118,11 @@ def limited_protocol(
     with `reason` one of `metrics.REFUSED_REASONS`; `answers_inline(scope)` says whether the
     application answers a request without waiting for anything but its body."""
     turn = AnswerTurn()
+    head_too_large = (
+        "header_too_large",
+        f"request head: larger than the limit of {limits.max_header_bytes} bytes "
+        "(NEPSE_MAX_HEADER_BYTES)",
+    )
 
     class LimitedHttpToolsProtocol(HttpToolsProtocol):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -121,6 +130,7 @@ def limited_protocol(
             self._in_head = True
             self._head_bytes = 0
             self._header_count = 0
+            self._parsed_head_bytes = 0
             self._head_timer: asyncio.TimerHandle | None = None
             # When the head being read began, while no timer runs for it.
             self._head_since: float | None = None
@@ -183,11 +193,7 @@ def limited_protocol(
                     unread, self._inline = self._inline, None
                     super()._start_asgi_task(*unread)
             if self._in_head and self._head_bytes > limits.max_header_bytes:
-                self._refuse(
-                    "header_too_large",
-                    f"request head: larger than the limit of {limits.max_header_bytes} bytes "
-                    "(NEPSE_MAX_HEADER_BYTES)",
-                )
+                self._refuse(*head_too_large)
             # A head that came whole needed no timer; one still coming gets it, counted from its
             # first byte.
             since = self._head_since
@@ -202,6 +208,11 @@ def limited_protocol(
             cast(dict[str, Any], self.scope)[WRITER_KEY] = self._writer
             self._in_head = True
             self._header_count = 0
+            self._parsed_head_bytes = _REQUEST_LINE_FRAME
+
+        def on_url(self, url: bytes) -> None:  # called once per piece of the target
+            self._count_head_bytes(len(url))
+            super().on_url(url)
 
         def on_header(self, name: bytes, value: bytes) -> None:
             self._header_count += 1
@@ -212,7 +223,14 @@ def limited_protocol(
                     "(NEPSE_MAX_HEADERS)",
                 )
                 raise _Refused  # stops the parser; data_received answers 431
+            self._count_head_bytes(len(name) + len(value) + len(b": \r\n"))
             super().on_header(name, value)
+
+        def _count_head_bytes(self, size: int) -> None:
+            self._parsed_head_bytes += size
+            if self._parsed_head_bytes > limits.max_header_bytes:
+                self._refusal = head_too_large
+                raise _Refused  # stops the parser; data_received answers 431
 
         def on_headers_complete(self) -> None:
             self._in_head = False
